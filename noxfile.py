@@ -1,0 +1,119 @@
+"""Sessions for the qaas monorepo.
+
+``nox`` (no arguments) runs the default sessions: lint, typecheck, each package's tests in an environment of its
+own, the iqm-client conformance tests and the cross-framework tests. ``nox -s demo`` is the main job;
+``nox -s bench`` writes ``benchmarks/results.json`` and ``benchmarks/results.md``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests-core",
+    "conformance",
+    "tests-qiskit",
+    "tests-cirq",
+    "tests-pennylane",
+    "cross",
+]
+
+PYTHON = "3.11"
+CORE = "packages/qaas-core"
+ADAPTERS = {"qiskit": "packages/qaas-qiskit", "cirq": "packages/qaas-cirq", "pennylane": "packages/qaas-pennylane"}
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "numpy>=2.0"]
+IQM_CLIENT = "iqm-client==36.*"
+
+
+def _install(session: nox.Session, *packages: str, extras: str = "") -> None:
+    """Install our packages (editable) plus the test tools into the session."""
+    editable: list[str] = []
+    for path in packages:
+        editable += ["-e", f"{path}[{extras}]" if extras and path == CORE else path]
+    session.install(*editable, *TEST_DEPS)
+
+
+def _pytest(session: nox.Session, *paths: str) -> None:
+    """The one way every test session runs pytest (extra arguments after ``--`` are passed on)."""
+    session.run("python", "-m", "pytest", *paths, *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check over the whole tree."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package (installed together with their frameworks)."""
+    _install(session, CORE, *ADAPTERS.values())
+    session.install("mypy>=1.13")
+    session.run("mypy")
+
+
+@nox.session(name="tests-core", python=PYTHON)
+def tests_core(session: nox.Session) -> None:
+    """qaas-core alone in its own environment, plus the import contract (no framework in the core)."""
+    _install(session, CORE)
+    session.install("import-linter>=2.1")
+    session.run("lint-imports")
+    _pytest(session, "tests/core")
+
+
+@nox.session(python=PYTHON)
+def conformance(session: nox.Session) -> None:
+    """Our IQM transfer format against iqm-client 36's own models and validation."""
+    _install(session, CORE)
+    session.install(IQM_CLIENT)
+    _pytest(session, "tests/conformance")
+
+
+@nox.session(name="tests-qiskit", python=PYTHON)
+def tests_qiskit(session: nox.Session) -> None:
+    """qaas-qiskit with qaas-core only."""
+    _install(session, CORE, ADAPTERS["qiskit"])
+    _pytest(session, "tests/qiskit")
+
+
+@nox.session(name="tests-cirq", python=PYTHON)
+def tests_cirq(session: nox.Session) -> None:
+    """qaas-cirq with qaas-core only."""
+    _install(session, CORE, ADAPTERS["cirq"])
+    _pytest(session, "tests/cirq")
+
+
+@nox.session(name="tests-pennylane", python=PYTHON)
+def tests_pennylane(session: nox.Session) -> None:
+    """qaas-pennylane with qaas-core only."""
+    _install(session, CORE, ADAPTERS["pennylane"])
+    _pytest(session, "tests/pennylane")
+
+
+@nox.session(python=PYTHON)
+def cross(session: nox.Session) -> None:
+    """The same programs through every front end (all packages together)."""
+    _install(session, CORE, *ADAPTERS.values())
+    _pytest(session, "tests/cross")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; numbers go to benchmarks/results.json and benchmarks/results.md."""
+    _install(session, CORE)
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: a guided tour on the embedded device profiles."""
+    _install(session, CORE)
+    session.install("rich>=13")
+    session.run("python", "examples/demo.py", *session.posargs)

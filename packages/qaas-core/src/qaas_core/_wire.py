@@ -1,0 +1,300 @@
+"""JSON wire documents: circuit batches, the IQM job request, and the ``qaas.run/1`` envelope.
+
+* :func:`encode_circuits` / :func:`decode_circuits`: a JSON array of circuits, exactly as the IQM server takes them.
+* :class:`RunOptions`: the closed set of IQM execution options (unknown names are an error).
+* :func:`encode_iqm_job` / :func:`decode_iqm_job`: the body of ``POST /api/v1/jobs/{qc}/circuit``
+  (iqm-client's ``CircuitJobDefinition``), with ``qubit_mapping`` in the legacy list form.
+* :class:`RunRequest`: what a client uploads to the cluster (``request.json``), schema ``qaas.run/1``.
+
+Every decoder raises only :class:`~qaas_core.PayloadError` (malformed document) or
+:class:`~qaas_core.CircuitError` (a well-formed document that breaks a circuit rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+import msgspec
+
+from qaas_core._circuit import Circuit, check_circuit
+from qaas_core._errors import PayloadError, ValidationError
+
+__all__ = [
+    "RUN_SCHEMA",
+    "IQMJob",
+    "RunOptions",
+    "RunRequest",
+    "decode_circuits",
+    "decode_iqm_job",
+    "decode_run_request",
+    "encode_circuits",
+    "encode_iqm_job",
+    "encode_run_request",
+]
+
+RUN_SCHEMA: Final = "qaas.run/1"
+
+MAX_SHOTS: Final = 1_000_000
+Shots = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHOTS)]
+
+HeraldingMode = Literal["none", "zeros"]
+MoveGateValidationMode = Literal["strict", "allow_prx", "none"]
+MoveGateFrameTracking = Literal["full", "no_detuning_correction", "none"]
+DDMode = Literal["disabled", "enabled"]
+
+_encoder: Final = msgspec.json.Encoder()
+_circuits_decoder: Final = msgspec.json.Decoder(tuple[Circuit, ...])
+T = TypeVar("T")
+
+
+class RunOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """IQM execution options of a job (closed set: unknown names are rejected).
+
+    Attributes:
+        max_circuit_duration_over_t2: reject circuits longer than this fraction of the worst T2
+            (0 disables, None uses the server default).
+        heralding_mode: ``zeros`` post-selects shots whose qubits were all 0 before the circuit.
+        move_gate_validation: MOVE sandwich rule, ``strict``, ``allow_prx`` or ``none``.
+        move_gate_frame_tracking: ``full``, ``no_detuning_correction`` or ``none``.
+        active_reset_cycles: active reset rounds before each shot (None: reset by waiting).
+        dd_mode: dynamical decoupling, ``disabled`` or ``enabled``.
+        dd_strategy: IQM ``DDStrategy`` object, or None for the server default.
+    """
+
+    max_circuit_duration_over_t2: Annotated[float, msgspec.Meta(ge=0.0)] | None = None
+    heralding_mode: HeraldingMode = "none"
+    move_gate_validation: MoveGateValidationMode = "strict"
+    move_gate_frame_tracking: MoveGateFrameTracking = "full"
+    active_reset_cycles: int | None = None
+    dd_mode: DDMode = "disabled"
+    dd_strategy: dict[str, Any] | None = None
+
+    @classmethod
+    def create(cls, **options: Any) -> RunOptions:
+        """Build options from keyword arguments, checking names, types and combinations.
+
+        Raises:
+            ValidationError: an unknown option, a wrong type or value, or a forbidden combination.
+        """
+        try:
+            opts = msgspec.convert(options, cls)
+        except msgspec.ValidationError as exc:
+            known = ", ".join(cls.__struct_fields__)
+            raise ValidationError(f"invalid run option: {exc}. Known options: {known}") from exc
+        if opts.move_gate_frame_tracking == "full" and opts.move_gate_validation == "none":
+            raise ValidationError(
+                "move_gate_frame_tracking='full' needs move_gate_validation 'strict' or 'allow_prx'"
+            )
+        return opts
+
+    def to_dict(self) -> dict[str, Any]:
+        """Options as a plain dict (all fields)."""
+        return {f: getattr(self, f) for f in self.__struct_fields__}
+
+
+class _MappingEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    logical_name: str
+    physical_name: str
+
+
+class IQMJob(msgspec.Struct, frozen=True):
+    """A decoded IQM circuit job request (``CircuitJobDefinition``)."""
+
+    circuits: tuple[Circuit, ...]
+    shots: Shots = 1
+    calibration_set_id: str | None = None
+    qubit_mapping: dict[str, str] | None = None
+    options: RunOptions = RunOptions()
+
+
+class _IQMJobWire(msgspec.Struct, frozen=True):
+    """Exact wire shape of the IQM job request; field order follows iqm-client."""
+
+    circuits: tuple[Circuit, ...]
+    calibration_set_id: str | None = None
+    qubit_mapping: tuple[_MappingEntry, ...] | None = None
+    shots: Shots = 1
+    max_circuit_duration_over_t2: Annotated[float, msgspec.Meta(ge=0.0)] | None = None
+    heralding_mode: HeraldingMode = "none"
+    move_gate_validation: MoveGateValidationMode = "strict"
+    move_gate_frame_tracking: MoveGateFrameTracking = "full"
+    active_reset_cycles: int | None = None
+    dd_mode: DDMode = "disabled"
+    dd_strategy: dict[str, Any] | None = None
+
+
+class _IQMJobWireIn(_IQMJobWire, frozen=True):
+    # deprecated aliases that iqm-client still writes next to the new names
+    move_validation_mode: MoveGateValidationMode | None = None
+    move_gate_frame_tracking_mode: MoveGateFrameTracking | None = None
+
+
+_iqm_job_decoder: Final = msgspec.json.Decoder(_IQMJobWireIn)
+
+
+class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``qaas.run/1`` envelope a client uploads as ``request.json``.
+
+    Attributes:
+        schema: always ``qaas.run/1``.
+        submission_id: client-generated id; the cluster side refuses to run the same id twice.
+        shots: shots per circuit.
+        circuits: the batch, in the IQM transfer format.
+        resource: LEXIS resource name the batch was prepared for.
+        calibration_set_id: calibration set the batch was compiled against (None: server default).
+        qubit_mapping: logical -> physical names, for circuits written with logical names.
+        options: IQM execution options.
+        client: informational versions of the submitting software.
+    """
+
+    schema: Literal["qaas.run/1"]
+    submission_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    shots: Shots
+    circuits: tuple[Circuit, ...]
+    resource: str | None = None
+    calibration_set_id: str | None = None
+    qubit_mapping: dict[str, str] | None = None
+    options: RunOptions = RunOptions()
+    client: dict[str, str] = {}
+
+
+_run_decoder: Final = msgspec.json.Decoder(RunRequest)
+
+
+def _decode(decoder: msgspec.json.Decoder[T], data: bytes | str, what: str) -> T:
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise PayloadError(f"invalid {what}: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"{what} is not valid JSON: {exc}") from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. str with lone surrogates
+        raise PayloadError(f"{what} cannot be decoded: {exc}") from exc
+
+
+def _check_batch(circuits: Sequence[Circuit]) -> None:
+    if not circuits:
+        raise PayloadError("the batch has no circuits")
+    for position, circuit in enumerate(circuits):
+        check_circuit(circuit, position=position)
+
+
+def encode_circuits(circuits: Sequence[Circuit]) -> bytes:
+    """Encode circuits as a JSON array in the IQM wire shape (no checks; see :func:`check_circuit`)."""
+    return _encoder.encode(circuits)
+
+
+def decode_circuits(data: bytes | str) -> tuple[Circuit, ...]:
+    """Decode and check a JSON array of circuits.
+
+    Raises:
+        PayloadError: not JSON, or not shaped like circuits.
+        CircuitError: a circuit breaks a transfer-format rule.
+    """
+    circuits = _decode(_circuits_decoder, data, "circuit batch")
+    _check_batch(circuits)
+    return circuits
+
+
+def _check_mapping(mapping: Mapping[str, str] | None, circuits: Sequence[Circuit]) -> None:
+    if mapping is None:
+        return
+    physical = list(mapping.values())
+    if len(set(physical)) != len(physical):
+        raise PayloadError("qubit_mapping is not injective: two logical names map to one physical component")
+    for circuit in circuits:
+        for component in circuit.components():
+            if component not in mapping:
+                raise PayloadError(f"qubit_mapping does not cover {component!r} used in circuit {circuit.name!r}")
+
+
+def encode_iqm_job(
+    circuits: Sequence[Circuit],
+    *,
+    shots: int,
+    options: RunOptions | None = None,
+    calibration_set_id: str | None = None,
+    qubit_mapping: Mapping[str, str] | None = None,
+) -> bytes:
+    """Encode the body of an IQM circuit job request.
+
+    Raises:
+        PayloadError: no circuits, bad shots, or a qubit mapping that does not fit the circuits.
+        CircuitError: a circuit breaks a transfer-format rule.
+    """
+    if type(shots) is not int or not 1 <= shots <= MAX_SHOTS:
+        raise PayloadError(f"shots must be an integer between 1 and {MAX_SHOTS}, got {shots!r}")
+    _check_batch(circuits)
+    _check_mapping(qubit_mapping, circuits)
+    opts = options or RunOptions()
+    wire = _IQMJobWire(
+        circuits=tuple(circuits),
+        calibration_set_id=calibration_set_id,
+        qubit_mapping=None
+        if qubit_mapping is None
+        else tuple(_MappingEntry(k, v) for k, v in qubit_mapping.items()),
+        shots=shots,
+        **opts.to_dict(),
+    )
+    return _encoder.encode(wire)
+
+
+def decode_iqm_job(data: bytes | str) -> IQMJob:
+    """Decode an IQM circuit job request, as the IQM server would.
+
+    Accepts the deprecated aliases ``move_validation_mode`` and ``move_gate_frame_tracking_mode``.
+
+    Raises:
+        PayloadError: malformed request.
+        CircuitError: a circuit breaks a transfer-format rule.
+    """
+    wire = _decode(_iqm_job_decoder, data, "IQM job request")
+    _check_batch(wire.circuits)
+    mapping = None if wire.qubit_mapping is None else {e.logical_name: e.physical_name for e in wire.qubit_mapping}
+    _check_mapping(mapping, wire.circuits)
+    fields = {f: getattr(wire, f) for f in RunOptions.__struct_fields__}
+    if wire.move_validation_mode is not None or wire.move_gate_frame_tracking_mode is not None:
+        # only the deprecated alias given: honour it; both given: the current name wins
+        present = _raw_keys(data)
+        if wire.move_validation_mode is not None and "move_gate_validation" not in present:
+            fields["move_gate_validation"] = wire.move_validation_mode
+        if wire.move_gate_frame_tracking_mode is not None and "move_gate_frame_tracking" not in present:
+            fields["move_gate_frame_tracking"] = wire.move_gate_frame_tracking_mode
+    return IQMJob(
+        circuits=wire.circuits,
+        shots=wire.shots,
+        calibration_set_id=wire.calibration_set_id,
+        qubit_mapping=mapping,
+        options=RunOptions(**fields),
+    )
+
+
+def _raw_keys(data: bytes | str) -> set[str]:
+    raw = msgspec.json.decode(data)
+    return set(raw) if isinstance(raw, dict) else set()
+
+
+def encode_run_request(request: RunRequest) -> bytes:
+    """Encode a ``qaas.run/1`` envelope (checks the batch first).
+
+    Raises:
+        PayloadError: no circuits, or a qubit mapping that does not fit.
+        CircuitError: a circuit breaks a transfer-format rule.
+    """
+    _check_batch(request.circuits)
+    _check_mapping(request.qubit_mapping, request.circuits)
+    return _encoder.encode(request)
+
+
+def decode_run_request(data: bytes | str) -> RunRequest:
+    """Decode and check a ``qaas.run/1`` envelope.
+
+    Raises:
+        PayloadError: malformed, or another schema.
+        CircuitError: a circuit breaks a transfer-format rule.
+    """
+    request = _decode(_run_decoder, data, "run request")
+    _check_batch(request.circuits)
+    _check_mapping(request.qubit_mapping, request.circuits)
+    return request
