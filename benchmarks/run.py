@@ -84,10 +84,17 @@ def serialisation() -> list[dict[str, Any]]:
     val = _repeat(lambda: q.validate_circuits(circuits, cal), 5)
     n = len(circuits)
     return [
-        figure("core encoder, 2,000 x 600-op circuits", n / statistics.median(enc), "circuits/s",
-               [n / t for t in enc], target=">= 3000", bytes_per_circuit=len(data) // n),
-        figure("IQM job request incl. structural checks", n / statistics.median(job), "circuits/s",
-               [n / t for t in job]),
+        figure(
+            "core encoder, 2,000 x 600-op circuits",
+            n / statistics.median(enc),
+            "circuits/s",
+            [n / t for t in enc],
+            target=">= 3000",
+            bytes_per_circuit=len(data) // n,
+        ),
+        figure(
+            "IQM job request incl. structural checks", n / statistics.median(job), "circuits/s", [n / t for t in job]
+        ),
         figure("validate against calibration", n / statistics.median(val), "circuits/s", [n / t for t in val]),
         figure("decode + check", n / statistics.median(dec), "circuits/s", [n / t for t in dec]),
     ]
@@ -100,15 +107,21 @@ def import_time() -> list[dict[str, Any]]:
     walls, cumulative = [], []
     for _ in range(7):
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
-                              check=True)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
+        )
         walls.append(time.perf_counter() - t0)
         line = [ln for ln in proc.stderr.splitlines() if ln.rstrip().endswith("| qaas_core")][-1]
         cumulative.append(int(line.split("|")[1]) / 1e6)
     base = _repeat(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 5)
     return [
-        figure("import qaas_core (-X importtime, cumulative)", statistics.median(cumulative), "s", cumulative,
-               target="<= 0.3"),
+        figure(
+            "import qaas_core (-X importtime, cumulative)",
+            statistics.median(cumulative),
+            "s",
+            cumulative,
+            target="<= 0.3",
+        ),
         figure("python -c 'import qaas_core' wall time", statistics.median(walls), "s", walls),
         figure("python -c 'pass' wall time (baseline)", statistics.median(base), "s", base),
     ]
@@ -121,14 +134,22 @@ def write(results: dict[str, Any]) -> None:
     old.setdefault("sections", {}).update(results["sections"])
     old["machine"] = results["machine"]
     RESULTS_JSON.write_text(json.dumps(old, indent=1) + "\n")
-    lines = ["# Benchmark results", "", f"Machine: {old['machine']['summary']}", "",
-             "Median of repeats; spread is min..max over the repeats.", "",
-             "| section | figure | median | unit | spread | target |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {old['machine']['summary']}",
+        "",
+        "Median of repeats; spread is min..max over the repeats.",
+        "",
+        "| section | figure | median | unit | spread | target |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, sec in old["sections"].items():
         for row in sec["figures"]:
             spread = "..".join(str(x) for x in row.get("spread", [])) or "-"
-            lines.append(f"| {name} | {row['name']} | {row['value']} | {row['unit']} | {spread} | "
-                         f"{row.get('target', '')} |")
+            lines.append(
+                f"| {name} | {row['name']} | {row['value']} | {row['unit']} | {spread} | {row.get('target', '')} |"
+            )
     RESULTS_MD.write_text("\n".join(lines) + "\n")
 
 

@@ -56,8 +56,14 @@ def profiles_table() -> Table:
         pairs = cal.coupling_graph()
         fids = sorted(f for a, b in pairs if (f := cal.fidelity("cz", (a, b))) is not None)
         median = f"{fids[len(fids) // 2]:.4f}" if fids else "-"
-        table.add_row(name, str(len(cal.qubits)), ",".join(cal.computational_resonators) or "-", str(len(pairs)),
-                      median, cal.calibration_set_id[:8] + "…")
+        table.add_row(
+            name,
+            str(len(cal.qubits)),
+            ",".join(cal.computational_resonators) or "-",
+            str(len(pairs)),
+            median,
+            cal.calibration_set_id[:8] + "…",
+        )
     return table
 
 
@@ -67,8 +73,14 @@ def calibration_table(cal: q.Calibration, limit: int = 8) -> Table:
         table.add_column(col, justify="right")
     for qubit in cal.qubits[:limit]:
         e01, e10 = cal.metrics.readout_error[qubit]
-        table.add_row(qubit, f"{cal.metrics.t1[qubit] * 1e6:.1f}", f"{cal.metrics.t2[qubit] * 1e6:.1f}",
-                      f"{cal.fidelity('prx', (qubit,)):.5f}", f"{e01:.3f}", f"{e10:.3f}")
+        table.add_row(
+            qubit,
+            f"{cal.metrics.t1[qubit] * 1e6:.1f}",
+            f"{cal.metrics.t2[qubit] * 1e6:.1f}",
+            f"{cal.fidelity('prx', (qubit,)):.5f}",
+            f"{e01:.3f}",
+            f"{e10:.3f}",
+        )
     return table
 
 

@@ -62,8 +62,11 @@ def build(name: str, description: str, arch: dict[str, Any], ep: dict[str, Any])
     if move_loci:
         gates_loci["move"] = move_loci
     gates = {
-        g: {"implementations": {IMPL[g]: {"loci": loci}}, "default_implementation": IMPL[g],
-            "override_default_implementation": {}}
+        g: {
+            "implementations": {IMPL[g]: {"loci": loci}},
+            "default_implementation": IMPL[g],
+            "override_default_implementation": {},
+        }
         for g, loci in gates_loci.items()
     }
     ns = 1e-9
@@ -78,11 +81,11 @@ def build(name: str, description: str, arch: dict[str, Any], ep: dict[str, Any])
         "measure": {q: 1 - (ro[q]["0"] + ro[q]["1"]) / 2 for q in qubits},
     }
     duration: dict[str, dict[str, float]] = {
-        "prx": {q: d1["prx"] * ns for q in qubits},
-        "cc_prx": {q: d1["prx"] * ns + ASSUMED["cc_prx_feedback_latency_s"] for q in qubits},
+        "prx": dict.fromkeys(qubits, d1["prx"] * ns),
+        "cc_prx": dict.fromkeys(qubits, d1["prx"] * ns + ASSUMED["cc_prx_feedback_latency_s"]),
         "cz": {_key(lc): d2["cz"] * ns for lc in cz_loci},
-        "measure": {q: ASSUMED["measure_duration_s"] for q in qubits},
-        "reset": {q: ASSUMED["reset_duration_s"] for q in qubits},
+        "measure": dict.fromkeys(qubits, ASSUMED["measure_duration_s"]),
+        "reset": dict.fromkeys(qubits, ASSUMED["reset_duration_s"]),
     }
     fidelity["cc_prx"] = dict(fidelity["prx"])
     if move_loci:
@@ -116,8 +119,10 @@ def vlq24(garnet: dict[str, Any], deneb: dict[str, Any]) -> dict[str, Any]:
     arch = {
         "qubits": qubits,
         "computational_resonators": ["CR1"],
-        "gates": {"cz": {"implementations": {"__fake": {"loci": loci}}},
-                  "move": {"implementations": {"__fake": {"loci": loci}}}},
+        "gates": {
+            "cz": {"implementations": {"__fake": {"loci": loci}}},
+            "move": {"implementations": {"__fake": {"loci": loci}}},
+        },
     }
     ep = {
         "t1s": {**{q: g["t1s"][src[q]] for q in qubits}, "CR1": d["t1s"]["CR1"]},
@@ -141,8 +146,10 @@ def main() -> None:
     figures_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_FIGURES
     figures = json.loads(figures_path.read_text())
     OUT.mkdir(parents=True, exist_ok=True)
-    docs = {name: build(name, desc, figures[src]["architecture"], figures[src]["error_profile"])
-            for name, (src, desc) in SOURCES.items()}
+    docs = {
+        name: build(name, desc, figures[src]["architecture"], figures[src]["error_profile"])
+        for name, (src, desc) in SOURCES.items()
+    }
     docs["vlq24"] = vlq24(figures["IQMFakeGarnet"], figures["IQMFakeDeneb"])
     for name, doc in docs.items():
         (OUT / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")

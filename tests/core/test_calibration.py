@@ -62,19 +62,27 @@ def test_from_iqm_reads_observations_and_overrides() -> None:
         "qubits": ["QB1", "QB2"],
         "computational_resonators": [],
         "gates": {
-            "prx": {"implementations": {"drag_gaussian": {"loci": [["QB1"], ["QB2"]]}, "drag_crf": {"loci": [["QB2"]]}},
-                    "default_implementation": "drag_gaussian", "override_default_implementation": {"QB2": "drag_crf"}},
-            "cz": {"implementations": {"tgss": {"loci": [["QB1", "QB2"]]}}, "default_implementation": "tgss",
-                   "override_default_implementation": {}},
+            "prx": {
+                "implementations": {"drag_gaussian": {"loci": [["QB1"], ["QB2"]]}, "drag_crf": {"loci": [["QB2"]]}},
+                "default_implementation": "drag_gaussian",
+                "override_default_implementation": {"QB2": "drag_crf"},
+            },
+            "cz": {
+                "implementations": {"tgss": {"loci": [["QB1", "QB2"]]}},
+                "default_implementation": "tgss",
+                "override_default_implementation": {},
+            },
         },
     }
-    obs = {"observations": [
-        {"dut_field": "characterization.model.QB1.t1_time", "value": 5e-5, "unit": "s"},
-        {"dut_field": "metrics.irb.cz.tgss.QB1__QB2.fidelity:par=d2", "value": 0.99, "unit": ""},
-        {"dut_field": "metrics.ssro.measure.constant.QB2.error_1_to_0", "value": 0.03, "unit": ""},
-        {"dut_field": "metrics.rb.prx.drag_gaussian.QB1.fidelity", "value": 0.5, "unit": "", "invalid": True},
-        {"dut_field": "controllers.QB1.drive.frequency", "value": 4.1e9, "unit": "Hz"},
-    ]}
+    obs = {
+        "observations": [
+            {"dut_field": "characterization.model.QB1.t1_time", "value": 5e-5, "unit": "s"},
+            {"dut_field": "metrics.irb.cz.tgss.QB1__QB2.fidelity:par=d2", "value": 0.99, "unit": ""},
+            {"dut_field": "metrics.ssro.measure.constant.QB2.error_1_to_0", "value": 0.03, "unit": ""},
+            {"dut_field": "metrics.rb.prx.drag_gaussian.QB1.fidelity", "value": 0.5, "unit": "", "invalid": True},
+            {"dut_field": "controllers.QB1.drive.frequency", "value": 4.1e9, "unit": "Hz"},
+        ]
+    }
     cal = q.Calibration.from_iqm(dqa, obs)
     assert cal.gates["prx"].implementation_for(("QB2",)) == "drag_crf"
     assert cal.gates["prx"].loci == (("QB1",), ("QB2",))

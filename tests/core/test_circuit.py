@@ -55,7 +55,10 @@ def _err(instructions: list[q.Instruction], name: str = "c") -> q.CircuitError:
         ([q.delay(-1.0, "QB1")], 0, "duration must be >= 0"),
         ([q.cc_prx("QB2", 1.0, 0.0, feedback_qubit="QB1", feedback_key="f")], 0, "no earlier measurement"),
         (
-            [q.measure("QB1", key="m", feedback_key="f"), q.cc_prx("QB2", 1.0, 0.0, feedback_qubit="QB3", feedback_key="f")],
+            [
+                q.measure("QB1", key="m", feedback_key="f"),
+                q.cc_prx("QB2", 1.0, 0.0, feedback_qubit="QB3", feedback_key="f"),
+            ],
             1,
             "is not measured under feedback key",
         ),

@@ -8,13 +8,49 @@ import sys
 import qaas_core
 
 EXPECTED = {
-    "CALIBRATION_SCHEMA", "NATIVE_OPERATIONS", "PROFILES", "QASM3_FEATURES", "RUN_SCHEMA",
-    "AuthenticationError", "Calibration", "CalibrationError", "Circuit", "CircuitError", "ConfigurationError",
-    "GateInfo", "IQMJob", "Instruction", "JobFailedError", "Metrics", "PayloadError", "QaasError", "QasmError",
-    "RemoteAPIError", "RunOptions", "RunRequest", "TransportError", "ValidationError", "__version__",
-    "barrier", "cc_prx", "check_circuit", "circuit_from_qasm3", "cz", "decode_circuits", "decode_iqm_job",
-    "decode_run_request", "delay", "encode_circuits", "encode_iqm_job", "encode_run_request", "load_profile",
-    "measure", "move", "prx", "reset", "validate_circuits",
+    "CALIBRATION_SCHEMA",
+    "NATIVE_OPERATIONS",
+    "PROFILES",
+    "QASM3_FEATURES",
+    "RUN_SCHEMA",
+    "AuthenticationError",
+    "Calibration",
+    "CalibrationError",
+    "Circuit",
+    "CircuitError",
+    "ConfigurationError",
+    "GateInfo",
+    "IQMJob",
+    "Instruction",
+    "JobFailedError",
+    "Metrics",
+    "PayloadError",
+    "QaasError",
+    "QasmError",
+    "RemoteAPIError",
+    "RunOptions",
+    "RunRequest",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+    "barrier",
+    "cc_prx",
+    "check_circuit",
+    "circuit_from_qasm3",
+    "cz",
+    "decode_circuits",
+    "decode_iqm_job",
+    "decode_run_request",
+    "delay",
+    "encode_circuits",
+    "encode_iqm_job",
+    "encode_run_request",
+    "load_profile",
+    "measure",
+    "move",
+    "prx",
+    "reset",
+    "validate_circuits",
 }
 
 
@@ -26,8 +62,14 @@ def test_public_names() -> None:
 
 def test_error_tree() -> None:
     q = qaas_core
-    for cls in (q.ConfigurationError, q.AuthenticationError, q.TransportError, q.RemoteAPIError,
-                q.JobFailedError, q.ValidationError):
+    for cls in (
+        q.ConfigurationError,
+        q.AuthenticationError,
+        q.TransportError,
+        q.RemoteAPIError,
+        q.JobFailedError,
+        q.ValidationError,
+    ):
         assert issubclass(cls, q.QaasError)
     for cls in (q.CircuitError, q.CalibrationError, q.PayloadError, q.QasmError):
         assert issubclass(cls, q.ValidationError)

@@ -63,8 +63,12 @@ def test_golden_circuit_batch() -> None:
     # the exact IQM shape: every instruction carries name, locus, args, implementation
     first = json.loads(data)[0]["instructions"][0]
     assert list(first) == ["name", "locus", "args", "implementation"]
-    assert first == {"name": "prx", "locus": ["QB1"], "args": {"angle": math.pi / 2, "phase": math.pi / 2},
-                     "implementation": None}
+    assert first == {
+        "name": "prx",
+        "locus": ["QB1"],
+        "args": {"angle": math.pi / 2, "phase": math.pi / 2},
+        "implementation": None,
+    }
 
 
 def test_golden_iqm_job_request() -> None:
@@ -165,7 +169,9 @@ def test_int_angle_on_the_wire_is_a_circuit_error() -> None:
 
 def _mutations(doc: object) -> st.SearchStrategy[object]:
     junk = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | st.just([]) | st.just({})
-    return st.recursive(junk, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3))
+    return st.recursive(
+        junk, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    )
 
 
 def _mutate(doc: object, draw: st.DrawFn) -> object:

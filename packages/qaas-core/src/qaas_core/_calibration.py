@@ -41,7 +41,7 @@ class GateInfo:
         locus_set: the same as a set, for membership tests.
     """
 
-    __slots__ = ("default_implementation", "implementations", "locus_set", "loci", "override_default_implementation")
+    __slots__ = ("default_implementation", "implementations", "loci", "locus_set", "override_default_implementation")
 
     def __init__(
         self,
@@ -53,7 +53,9 @@ class GateInfo:
             name: tuple(tuple(locus) for locus in loci) for name, loci in implementations.items()
         }
         if default_implementation not in self.implementations:
-            raise CalibrationError(f"default implementation {default_implementation!r} is not among the implementations")
+            raise CalibrationError(
+                f"default implementation {default_implementation!r} is not among the implementations"
+            )
         self.default_implementation = default_implementation
         self.override_default_implementation: dict[Locus, str] = dict(override_default_implementation or {})
         seen: dict[Locus, None] = {}
@@ -365,7 +367,9 @@ class Calibration:
         if not isinstance(doc, Mapping):
             raise CalibrationError("calibration document must be a JSON object")
         if doc.get("schema") != CALIBRATION_SCHEMA:
-            raise CalibrationError(f"unsupported calibration schema {doc.get('schema')!r}, expected {CALIBRATION_SCHEMA}")
+            raise CalibrationError(
+                f"unsupported calibration schema {doc.get('schema')!r}, expected {CALIBRATION_SCHEMA}"
+            )
         cal = cls.from_iqm(doc, device=str(doc.get("device") or ""))
         try:
             raw = doc.get("metrics") or {}

@@ -225,13 +225,22 @@ def _fast_ok(inst: Instruction) -> bool:
         a = args.get("angle")
         p = args.get("phase")
         return (
-            type(a) is float and type(p) is float and _isfinite(a) and _isfinite(p)
-            and type(locus[0]) is str and locus[0] != ""
+            type(a) is float
+            and type(p) is float
+            and _isfinite(a)
+            and _isfinite(p)
+            and type(locus[0]) is str
+            and locus[0] != ""
         )
     if name == "cz":
         return (
-            len(locus) == 2 and not inst.args and inst.implementation is None
-            and type(locus[0]) is str and type(locus[1]) is str and locus[0] != locus[1] and locus[0] != ""
+            len(locus) == 2
+            and not inst.args
+            and inst.implementation is None
+            and type(locus[0]) is str
+            and type(locus[1]) is str
+            and locus[0] != locus[1]
+            and locus[0] != ""
             and locus[1] != ""
         )
     return False

@@ -83,9 +83,7 @@ class RunOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             known = ", ".join(cls.__struct_fields__)
             raise ValidationError(f"invalid run option: {exc}. Known options: {known}") from exc
         if opts.move_gate_frame_tracking == "full" and opts.move_gate_validation == "none":
-            raise ValidationError(
-                "move_gate_frame_tracking='full' needs move_gate_validation 'strict' or 'allow_prx'"
-            )
+            raise ValidationError("move_gate_frame_tracking='full' needs move_gate_validation 'strict' or 'allow_prx'")
         return opts
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,9 +229,7 @@ def encode_iqm_job(
     wire = _IQMJobWire(
         circuits=tuple(circuits),
         calibration_set_id=calibration_set_id,
-        qubit_mapping=None
-        if qubit_mapping is None
-        else tuple(_MappingEntry(k, v) for k, v in qubit_mapping.items()),
+        qubit_mapping=None if qubit_mapping is None else tuple(_MappingEntry(k, v) for k, v in qubit_mapping.items()),
         shots=shots,
         **opts.to_dict(),
     )
