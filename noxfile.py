@@ -62,10 +62,10 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(name="tests-core", python=PYTHON)
 def tests_core(session: nox.Session) -> None:
     """qaas-core alone in its own environment, plus the import contract (no framework in the core)."""
-    _install(session, CORE)
+    _install(session, CORE, extras="emulator")
     session.install("import-linter>=2.1")
     session.run("lint-imports")
-    _pytest(session, "tests/core")
+    _pytest(session, "tests/core", "tests/emulator")
 
 
 @nox.session(python=PYTHON)
