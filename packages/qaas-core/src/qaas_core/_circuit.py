@@ -112,6 +112,8 @@ NATIVE_OPERATIONS: Final[Mapping[str, _OpRule]] = {
 }
 """The eight native operations: locus arity (0 = one or more), argument names and types, and calibration needs."""
 
+_UNCALIBRATED_IMPLEMENTATIONS: Final[Mapping[str, tuple[str, ...]]] = {"barrier": (), "delay": ("wait",)}
+
 
 # -- builders: the fast, typed way to make instructions -------------------------------------------------------
 
@@ -304,6 +306,10 @@ def _calibration_problem(inst: Instruction, rule: _OpRule, calibration: Calibrat
         if component not in components:
             return f"{inst.name}: component {component!r} does not exist on {calibration.device or 'the QPU'}"
     if not rule.calibrated:
+        allowed_impl = _UNCALIBRATED_IMPLEMENTATIONS[inst.name]
+        if inst.implementation is not None and inst.implementation not in allowed_impl:
+            known = ", ".join(repr(i) for i in allowed_impl) or "none"
+            return f"{inst.name}: unknown implementation {inst.implementation!r} (known: {known})"
         return None
     gate = calibration.gates.get(inst.name)
     if gate is None:

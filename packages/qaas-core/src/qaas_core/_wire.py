@@ -12,6 +12,7 @@ Every decoder raises only :class:`~qaas_core.PayloadError` (malformed document) 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, TypeVar
 
@@ -82,6 +83,9 @@ class RunOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         except msgspec.ValidationError as exc:
             known = ", ".join(cls.__struct_fields__)
             raise ValidationError(f"invalid run option: {exc}. Known options: {known}") from exc
+        limit = opts.max_circuit_duration_over_t2
+        if limit is not None and not math.isfinite(limit):
+            raise ValidationError("max_circuit_duration_over_t2 must be finite; use 0.0 to disable the check")
         if opts.move_gate_frame_tracking == "full" and opts.move_gate_validation == "none":
             raise ValidationError("move_gate_frame_tracking='full' needs move_gate_validation 'strict' or 'allow_prx'")
         return opts

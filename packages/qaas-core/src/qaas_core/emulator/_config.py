@@ -1,0 +1,58 @@
+"""Settings of the embedded emulator (one object shared by its LEXIS, HEAppE and IQM server parts)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["EmulatorConfig"]
+
+
+@dataclass
+class EmulatorConfig:
+    """What the emulator serves and how fast it moves.
+
+    Attributes:
+        device: bundled device profile the emulated QPU is built from (see ``qaas_core.PROFILES``).
+        quantum_computer: alias the IQM server lists the QPU under (defaults to the device name).
+        state_dir: where jobs, tokens and cluster job directories live; kept across restarts. None: a fresh
+            temporary directory per emulator.
+        host: interface to listen on; loopback only.
+        port: TCP port; 0 picks a free one.
+        iqm_token: the IQM server's bearer token (the cluster side's credential, never the user's).
+        simulation: simulator mode, ``exact`` or ``fast``.
+        noise: False for a noiseless QPU.
+        seed: base seed; job ``n`` uses ``seed + n`` so runs are reproducible.
+        iqm_queue_seconds: time an IQM job waits before processing starts.
+        iqm_min_processing_seconds: minimum time an IQM job spends processing.
+        scheduler_tick_seconds: HEAppE background state refresh (HEAppE itself uses 30 s).
+        session_expiry_seconds: HEAppE sliding session-code lifetime.
+        access_token_seconds: LEXIS access-token lifetime.
+        refresh_token_seconds: LEXIS refresh-token lifetime (offline tokens do not expire).
+        realm: LEXIS (Keycloak) realm name.
+        worker_command: how a HEAppE command template starts the cluster-side worker (argv prefix).
+    """
+
+    device: str = "garnet20"
+    quantum_computer: str = ""
+    state_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    iqm_token: str = field(default_factory=lambda: "iqm-" + secrets.token_urlsafe(24))
+    simulation: Literal["exact", "fast"] = "exact"
+    noise: bool = True
+    seed: int | None = None
+    iqm_queue_seconds: float = 0.0
+    iqm_min_processing_seconds: float = 0.0
+    scheduler_tick_seconds: float = 0.2
+    session_expiry_seconds: float = 900.0
+    access_token_seconds: float = 300.0
+    refresh_token_seconds: float = 1800.0
+    realm: str = "lexis"
+    worker_command: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.quantum_computer:
+            self.quantum_computer = self.device
