@@ -17,6 +17,7 @@ nox.options.sessions = [
     "typecheck",
     "tests-core",
     "conformance",
+    "tests-worker",
     "tests-qiskit",
     "tests-cirq",
     "tests-pennylane",
@@ -74,6 +75,13 @@ def conformance(session: nox.Session) -> None:
     _install(session, CORE)
     session.install(IQM_CLIENT)
     _pytest(session, "tests/conformance")
+
+
+@nox.session(name="tests-worker", python=PYTHON)
+def tests_worker(session: nox.Session) -> None:
+    """The cluster-side worker (iqm-client) against the emulated IQM server."""
+    _install(session, CORE, extras="emulator,worker")
+    _pytest(session, "tests/worker")
 
 
 @nox.session(name="tests-qiskit", python=PYTHON)

@@ -59,7 +59,8 @@ __all__ = ["QASM3_FEATURES", "circuit_from_qasm3"]
 
 _PI: Final = math.pi
 _TAU: Final = 2.0 * math.pi
-_MAX_OPS: Final = 1_000_000  # primitive operations per program: stops pow/gate-definition blow-ups
+_MAX_OPS: Final = 200_000  # primitive operations in one gate expansion and in the whole circuit
+_MAX_WORK: Final = 300_000  # gate applications plus operations produced: stops pow/gate-definition blow-ups
 _MAX_QUBITS_WITHOUT_DEVICE: Final = 1024
 
 Op = tuple[str, tuple[float, ...], tuple[Any, ...]]  # (rz|prx|cz|move or a gate name, parameters, operands)
@@ -101,7 +102,6 @@ def _prx(angle: float, phase: float) -> list[Op]:
 # name -> (parameters, qubits, decomposition into rz/prx/cz or other entries of this table, on local qubit indices)
 _STANDARD: Final[dict[str, tuple[int, int, Callable[..., list[Op]]]]] = {
     "prx": (2, 1, _prx),
-    "r": (2, 1, _prx),
     "cz": (0, 2, lambda: [("cz", (), (0, 1))]),
     "id": (0, 1, list),
     "x": (0, 1, lambda: _prx(_PI, 0.0)),
@@ -118,21 +118,13 @@ _STANDARD: Final[dict[str, tuple[int, int, Callable[..., list[Op]]]]] = {
     "ry": (1, 1, lambda t: _prx(t, _PI / 2)),
     "rz": (1, 1, _rz),
     "p": (1, 1, _rz),
-    "phase": (1, 1, _rz),
-    "u1": (1, 1, _rz),
     "u2": (2, 1, lambda p, lam: [*_rz(lam), *_prx(_PI / 2, _PI / 2), *_rz(p)]),
     "u3": (3, 1, lambda t, p, lam: [*_rz(lam), *_prx(t, _PI / 2), *_rz(p)]),
-    "u": (3, 1, lambda t, p, lam: [*_rz(lam), *_prx(t, _PI / 2), *_rz(p)]),
-    "U": (3, 1, lambda t, p, lam: [*_rz(lam), *_prx(t, _PI / 2), *_rz(p)]),
     "cx": (0, 2, lambda: _cx(0, 1)),
-    "CX": (0, 2, lambda: _cx(0, 1)),
-    "cnot": (0, 2, lambda: _cx(0, 1)),
-    "cy": (0, 2, lambda: [("rz", (-_PI / 2,), (1,)), *_cx(0, 1), ("rz", (_PI / 2,), (1,))]),
+    "cy": (0, 2, lambda: [("rz", (_PI / 2,), (1,)), *_cx(0, 1), ("rz", (-_PI / 2,), (1,))]),
     "ch": (0, 2, lambda: [("prx", (-_PI / 4, _PI / 2), (1,)), ("cz", (), (0, 1)), ("prx", (_PI / 4, _PI / 2), (1,))]),
     "swap": (0, 2, lambda: [*_cx(0, 1), *_cx(1, 0), *_cx(0, 1)]),
     "cp": (1, 2, lambda lam: _cu(0.0, 0.0, lam, 0.0)),
-    "cphase": (1, 2, lambda lam: _cu(0.0, 0.0, lam, 0.0)),
-    "cu1": (1, 2, lambda lam: _cu(0.0, 0.0, lam, 0.0)),
     "crz": (1, 2, lambda t: [("rz", (t / 2,), (1,)), *_cx(0, 1), ("rz", (-t / 2,), (1,)), *_cx(0, 1)]),
     "cry": (1, 2, lambda t: [("ry", (t / 2,), (1,)), *_cx(0, 1), ("ry", (-t / 2,), (1,)), *_cx(0, 1)]),
     "crx": (1, 2, lambda t: [("rz", (_PI / 2,), (1,)), ("cry", (t,), (0, 1)), ("rz", (-_PI / 2,), (1,))]),
@@ -141,6 +133,10 @@ _STANDARD: Final[dict[str, tuple[int, int, Callable[..., list[Op]]]]] = {
     "ccx": (0, 3, _ccx),
     "cswap": (0, 3, lambda: [*_cx(2, 1), ("ccx", (), (0, 1, 2)), *_cx(2, 1)]),
 }
+_ALIASES: Final = {
+    "r": "prx", "phase": "p", "u1": "p", "u": "u3", "U": "u3", "CX": "cx", "cnot": "cx", "cphase": "cp", "cu1": "cp",
+}  # fmt: skip
+_STANDARD.update({alias: _STANDARD[target] for alias, target in _ALIASES.items()})
 
 _CONSTANTS: Final = {"pi": _PI, "π": _PI, "tau": _TAU, "τ": _TAU, "euler": math.e, "ℇ": math.e}
 _FUNCTIONS: Final[dict[str, Callable[[float], float]]] = {
@@ -151,27 +147,19 @@ _BINARY: Final[dict[str, Callable[[float, float], float]]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
     "**": lambda a, b: float(a**b),
 }  # fmt: skip
-_SECONDS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+_PER_SECOND: Final = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0}
 _UNSUPPORTED: Final = {
-    "ForInLoop": "for loops",
-    "WhileLoop": "while loops",
-    "SubroutineDefinition": "subroutine definitions (def)",
-    "SwitchStatement": "switch statements",
-    "ExternDeclaration": "extern declarations",
-    "ClassicalAssignment": "classical assignments",
-    "AliasStatement": "aliases (let)",
-    "Box": "box statements",
-    "CalibrationGrammarDeclaration": "pulse-level calibration (defcalgrammar)",
-    "CalibrationStatement": "pulse-level calibration (cal)",
-    "CalibrationDefinition": "pulse-level calibration (defcal)",
-    "ExpressionStatement": "expression statements",
-    "EndStatement": "end statements",
-}
+    "ForInLoop": "for loops", "WhileLoop": "while loops", "SubroutineDefinition": "subroutine definitions (def)",
+    "SwitchStatement": "switch statements", "ExternDeclaration": "extern declarations", "Box": "box statements",
+    "ClassicalAssignment": "classical assignments", "AliasStatement": "aliases (let)", "EndStatement": "end",
+    "CalibrationGrammarDeclaration": "defcalgrammar", "CalibrationStatement": "cal blocks",
+    "CalibrationDefinition": "defcal", "ExpressionStatement": "expression statements",
+}  # fmt: skip
 
 _DECOMPOSED = sorted(set(_STANDARD) - _NATIVE, key=str.lower)
 QASM3_FEATURES: Final[dict[str, str]] = {
     "OPENQASM 3 / 3.x header (optional)": "supported",
-    "OPENQASM 2 header": "unsupported: OpenQASM 2 programs are not OpenQASM 3; use the qiskit adapter",
+    "OPENQASM 2 header": "unsupported: change the header to OPENQASM 3.0 and include stdgates.inc",
     'include "stdgates.inc" / "qelib1.inc"': "supported",
     "other include files": "unsupported: the translator reads no files",
     "qubit[n] q; qubit q; qreg q[n]; (trivial layout)": "supported",
@@ -236,7 +224,8 @@ def _parse(source: str) -> ast.Program:
         antlr4: Any = importlib.import_module("antlr4")
         bail: Any = importlib.import_module("antlr4.error.ErrorStrategy").BailErrorStrategy
         lexer = parser_module.qasm3Lexer(antlr4.InputStream(source))
-        parser = parser_module.qasm3Parser(antlr4.CommonTokenStream(lexer))
+        tokens = antlr4.CommonTokenStream(lexer)
+        parser = parser_module.qasm3Parser(tokens)
         visitor = parser_module.QASMNodeVisitor()
     except (ImportError, AttributeError):  # pragma: no cover - openqasm3 internals moved: fall back to the API
         program: ast.Program = openqasm3.parse(source)
@@ -252,6 +241,8 @@ def _parse(source: str) -> ast.Program:
     except RecursionError:
         raise QasmError("syntax error: the program is nested too deeply") from None
     except Exception as exc:  # ANTLR and the AST visitor raise many kinds of exception
+        if not any(t.channel == 0 and t.type != -1 for t in tokens.tokens):  # the parser fails on empty programs
+            raise QasmError("the program is empty") from None
         cause = exc.args[0] if exc.args else None
         token = getattr(cause, "offendingToken", None)
         if token is not None and getattr(token, "line", None) is not None:
@@ -292,9 +283,10 @@ class _Translator:
         self.physical: dict[str, None] = {}  # physical components used, in order
         self.cregs: dict[str, int] = {}
         self.consts: dict[str, float] = {}
-        self.inputs: set[str] = set()
         self.gate_defs: dict[str, ast.QuantumGateDefinition] = {}
         self.expanding: set[str] = set()
+        self.expanded: dict[tuple[str, tuple[float, ...], tuple[str, ...]], list[Op]] = {}  # never mutated
+        self.work = 0
         self.frames: dict[str, float] = {}
         self.out: list[Instruction] = []
         self.keys: set[str] = set()
@@ -311,8 +303,16 @@ class _Translator:
             return QasmError(reason)
         return QasmError(reason, line=span.start_line, column=span.start_column + 1)
 
+    def spend(self, work: int, length: int = 0) -> None:
+        """Account for translation work and list lengths, so no program can make the translator run away."""
+        self.work += work
+        if self.work > _MAX_WORK or length > _MAX_OPS:
+            raise self.fail(
+                f"the program is too large: more than {_MAX_OPS} operations or {_MAX_WORK} gate applications"
+            )
+
     def declare(self, name: str) -> None:
-        known = (self.qregs, self.cregs, self.consts, self.inputs, _CONSTANTS)
+        known = (self.qregs, self.cregs, self.consts, _CONSTANTS)
         if any(name in names for names in known):
             raise self.fail(f"{name!r} is already declared")
 
@@ -328,12 +328,9 @@ class _Translator:
             if isinstance(expr, ast.IntegerLiteral | ast.FloatLiteral):
                 value = float(expr.value)
             elif isinstance(expr, ast.Identifier):
-                name = expr.name
-                if name in self.inputs:
-                    raise self.fail(f"input parameter {name!r} is unbound; bind every input before translating")
-                found = (env or {}).get(name, self.consts.get(name, _CONSTANTS.get(name)))
+                found = (env or {}).get(expr.name, self.consts.get(expr.name, _CONSTANTS.get(expr.name)))
                 if found is None:
-                    raise self.fail(f"unknown identifier {name!r} in expression")
+                    raise self.fail(f"unknown identifier {expr.name!r} in expression")
                 value = found
             elif isinstance(expr, ast.UnaryExpression) and expr.op.name == "-":
                 value = -self.eval(expr.expression, env)
@@ -439,6 +436,11 @@ class _Translator:
             QasmError: unknown or non-native gate, wrong arity, repeated qubits or an unsupported modifier.
         """
         name = node.name.name
+        for modifier in node.modifiers:
+            kind = modifier.modifier.name
+            if kind not in ("inv", "pow") or (modifier.argument is None) != (kind == "inv"):
+                raise self.fail(f"unsupported: gate modifier {kind} @ on {name!r} (supported: inv @, pow(k) @)")
+        self.spend(1)
         params = tuple(self.eval(arg, env) for arg in node.arguments)
         operands = [self.qubits(q, qmap) for q in node.qubits]
         width = max((len(o) for o in operands), default=1)
@@ -450,19 +452,16 @@ class _Translator:
             if len(set(locus)) != len(locus):
                 raise self.fail(f"{name}: qubit repeated in {locus}")
             ops.extend(self.expand(name, params, locus))
-            if len(ops) > _MAX_OPS:
-                raise self.fail(f"the program expands to more than {_MAX_OPS} operations")
+            self.spend(0, len(ops))
         for modifier in reversed(node.modifiers):  # the modifier nearest the gate applies first
-            kind = modifier.modifier.name
-            if kind not in ("inv", "pow") or (kind == "pow" and modifier.argument is None):
-                raise self.fail(f"unsupported: gate modifier {kind} @ on {name!r} (supported: inv @, pow(k) @)")
-            k = -1.0 if kind == "inv" else self.eval(modifier.argument, env)
+            k = -1.0 if modifier.argument is None else self.eval(modifier.argument, env)
             if not k.is_integer() or abs(k) * len(ops) > _MAX_OPS:
                 raise self.fail(f"unsupported: pow({k}) @ on {name!r}; the exponent must be a small integer")
             inverse = _invert(ops) if k < 0 else ops
             if inverse is None:
                 raise self.fail(f"{name}: move has no inverse here")
             ops = inverse * abs(int(k))
+        self.spend(len(ops))
         return ops
 
     def expand(self, name: str, params: tuple[float, ...], locus: tuple[str, ...]) -> list[Op]:
@@ -496,6 +495,9 @@ class _Translator:
             raise self.fail(f"gate {name} takes {len(gate.arguments)} parameter(s) and {len(gate.qubits)} qubit(s)")
         if name in self.expanding:
             raise self.fail(f"gate {name!r} is defined in terms of itself")
+        cached = self.expanded.get((name, params, locus))
+        if cached is not None:
+            return cached
         env = {a.name: v for a, v in zip(gate.arguments, params, strict=True)}
         qmap = {q.name: c for q, c in zip(gate.qubits, locus, strict=True)}
         caller, out = self.where, []
@@ -509,11 +511,11 @@ class _Translator:
                     self.eval(stmt.argument, env)  # a global phase: checked, then dropped
                 else:
                     raise self.fail(f"unsupported in gate {name!r}: {type(stmt).__name__}")
-                if len(out) > _MAX_OPS:
-                    raise self.fail(f"the program expands to more than {_MAX_OPS} operations")
+                self.spend(0, len(out))
         finally:
             self.expanding.discard(name)
             self.where = caller
+        self.expanded[name, params, locus] = out
         return out
 
     def emit(self, ops: list[Op]) -> None:
@@ -558,8 +560,7 @@ class _Translator:
             if handler is None:
                 raise self.fail(f"unsupported: {_UNSUPPORTED.get(kind, kind)}")
             handler(stmt)
-            if len(self.out) > _MAX_OPS:
-                raise self.fail(f"the program expands to more than {_MAX_OPS} operations")
+            self.spend(0, len(self.out))
 
     def on_Pragma(self, node: ast.Pragma) -> None:
         """Pragmas are ignored."""
@@ -617,6 +618,8 @@ class _Translator:
         raise self.fail(f"unsupported: output declaration {name!r}")
 
     def on_QuantumGateDefinition(self, node: ast.QuantumGateDefinition) -> None:
+        if node.name.name in self.gate_defs:
+            raise self.fail(f"gate {node.name.name!r} is already defined")
         if node.name.name not in _STANDARD:  # built-in gates win over (equivalent) library definitions
             self.gate_defs[node.name.name] = node
 
@@ -672,9 +675,9 @@ class _Translator:
         if not isinstance(node.duration, ast.DurationLiteral):
             raise self.fail("unsupported: delay duration must be a literal such as 100ns")
         unit = node.duration.unit.name
-        if unit not in _SECONDS:
+        if unit not in _PER_SECOND:
             raise self.fail(f"unsupported: delay in {unit} (device-defined); use ns, us, ms or s")
-        seconds = node.duration.value * _SECONDS[unit]
+        seconds = node.duration.value / _PER_SECOND[unit]
         if not (math.isfinite(seconds) and seconds >= 0.0):
             raise self.fail(f"delay duration must be finite and non-negative, got {node.duration.value}{unit}")
         operands = [q for operand in node.qubits for q in self.qubits(operand)] if node.qubits else self.all_qubits()
@@ -722,8 +725,9 @@ class _Translator:
                     return self.condition(bit_expr)
         elif isinstance(cond, ast.IndexExpression) and isinstance(cond.collection, ast.Identifier):
             name, size = cond.collection.name, self.cregs.get(cond.collection.name)
-            if size is not None and not isinstance(cond.index, ast.DiscreteSet) and len(cond.index) == 1:
-                return name, self.indices(cond.index, size, name)[0]
+            found = [] if size is None else self.indices(cond.index, size, name)
+            if len(found) == 1:
+                return name, found[0]
         elif isinstance(cond, ast.Identifier) and self.cregs.get(cond.name) == 1:
             return cond.name, 0
         raise self.fail("unsupported condition: only a single measured bit tested for 1 (c[i], c[i] == 1)", cond)
@@ -761,7 +765,8 @@ def circuit_from_qasm3(
         raise QasmError(f"source must be a string, got {type(source).__name__}")
     program = _parse(source)
     if program.version is not None and not program.version.startswith("3"):
-        raise QasmError(f"unsupported: OpenQASM {program.version} (expected OPENQASM 3)", line=1, column=1)
+        line = program.span.start_line if program.span is not None else None
+        raise QasmError(f"unsupported: OpenQASM {program.version}; change the header to OPENQASM 3.0", line=line)
     translator = _Translator(calibration, decompose)
     try:
         translator.run(program.statements)

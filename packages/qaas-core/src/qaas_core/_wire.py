@@ -147,6 +147,7 @@ class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         calibration_set_id: calibration set the batch was compiled against (None: server default).
         qubit_mapping: logical -> physical names, for circuits written with logical names.
         options: IQM execution options.
+        memory: keep every shot (True) or only counts (False) in the result.
         client: informational versions of the submitting software.
     """
 
@@ -158,6 +159,7 @@ class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     calibration_set_id: str | None = None
     qubit_mapping: dict[str, str] | None = None
     options: RunOptions = RunOptions()
+    memory: bool = True
     client: dict[str, str] = {}
 
 

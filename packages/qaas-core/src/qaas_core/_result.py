@@ -1,0 +1,209 @@
+"""The ``qaas.result/1`` document: what the cluster side writes as ``result.json`` after a job.
+
+Per circuit, every measurement key keeps its shots compactly: the ``(shots, width)`` bit matrix, row-major, packed
+8 bits per byte (most significant first) and base64-encoded. When the request did not ask for per-shot memory the
+worker stores only ``counts`` (bitstrings of the keys concatenated in ``keys`` order, each key's bits in locus
+order).
+
+The bit order contract: within one measurement key, bit ``j`` is the ``j``-th component of the ``measure``
+instruction's locus. Nothing is reversed here; adapters map keys and bits to their framework's conventions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+
+import msgspec
+
+from qaas_core._errors import PayloadError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "RESULT_SCHEMA",
+    "CircuitResult",
+    "ResultDocument",
+    "TimelineEntry",
+    "decode_result",
+    "encode_result",
+    "pack_shots",
+    "unpack_shots",
+]
+
+RESULT_SCHEMA: Final = "qaas.result/1"
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class TimelineEntry(msgspec.Struct, frozen=True):
+    """One step of a job's history (IQM's timeline, plus the cluster side's own steps)."""
+
+    status: str
+    timestamp: str
+    source: str = ""
+
+
+class JobMessage(msgspec.Struct, frozen=True):
+    """An error or message reported for a job."""
+
+    message: str
+    source: str = ""
+    error_code: str | None = None
+
+
+class CircuitResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Results of one circuit.
+
+    Attributes:
+        name: circuit name as submitted.
+        shots: shots returned (heralding may return fewer than asked).
+        keys: measurement key -> number of measured components, in program order.
+        memory: key -> base64 of the packed ``(shots, width)`` bit matrix; None when only counts were kept.
+        counts: bitstring (all keys concatenated in ``keys`` order) -> count; None when memory is kept.
+    """
+
+    name: _Name
+    shots: Annotated[int, msgspec.Meta(ge=0)]
+    keys: dict[str, Annotated[int, msgspec.Meta(ge=1, le=4096)]]
+    memory: dict[str, str] | None = None
+    counts: dict[str, Annotated[int, msgspec.Meta(ge=0)]] | None = None
+
+    def bits(self, key: str) -> np.ndarray:
+        """The ``(shots, width)`` uint8 bit matrix of one key.
+
+        Raises:
+            PayloadError: the key is unknown, only counts were kept, or the stored data is corrupt.
+        """
+        if key not in self.keys:
+            raise PayloadError(f"circuit {self.name!r} has no measurement key {key!r}; keys: {list(self.keys)}")
+        if self.memory is None or key not in self.memory:
+            raise PayloadError(f"circuit {self.name!r} kept counts only; per-shot memory was not requested")
+        return unpack_shots(self.memory[key], self.shots, self.keys[key])
+
+    def bitstring_counts(self) -> dict[str, int]:
+        """Counts of the concatenated bitstrings (all keys, ``keys`` order), from memory or stored counts."""
+        if self.counts is not None:
+            return dict(self.counts)
+        import numpy as np
+
+        if not self.keys:
+            return {"": self.shots} if self.shots else {}
+        matrix = np.concatenate([self.bits(k) for k in self.keys], axis=1)
+        rows = ["".join(map(str, row)) for row in matrix.tolist()]
+        return dict(Counter(rows))
+
+
+class ResultDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``qaas.result/1`` document.
+
+    Attributes:
+        schema: always ``qaas.result/1``.
+        submission_id: the client's id of the submission this answers.
+        status: ``completed``, ``failed`` or ``cancelled``.
+        iqm_job_id: the IQM server's job id, if a job was created.
+        calibration_set_id: calibration set the job ran with.
+        circuits: per-circuit results, in submission order (empty unless completed).
+        timeline: job history.
+        errors: what went wrong, if anything.
+        worker: informational versions of the cluster-side software.
+    """
+
+    schema: Literal["qaas.result/1"]
+    submission_id: _Name
+    status: Literal["completed", "failed", "cancelled"]
+    iqm_job_id: str | None = None
+    calibration_set_id: str | None = None
+    circuits: tuple[CircuitResult, ...] = ()
+    timeline: tuple[TimelineEntry, ...] = ()
+    errors: tuple[JobMessage, ...] = ()
+    worker: dict[str, str] = {}
+
+
+_encoder: Final = msgspec.json.Encoder()
+_decoder: Final = msgspec.json.Decoder(ResultDocument)
+
+
+def pack_shots(bits: np.ndarray) -> str:
+    """Pack a ``(shots, width)`` 0/1 matrix into base64 (row-major, 8 bits per byte, MSB first)."""
+    import numpy as np
+
+    return base64.b64encode(np.packbits(np.asarray(bits, dtype=np.uint8), axis=None).tobytes()).decode("ascii")
+
+
+def unpack_shots(data: str, shots: int, width: int) -> np.ndarray:
+    """Inverse of :func:`pack_shots`.
+
+    Raises:
+        PayloadError: not base64, or too short for ``shots`` x ``width`` bits.
+    """
+    import numpy as np
+
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PayloadError(f"shot data is not valid base64: {exc}") from exc
+    need = shots * width
+    if len(raw) != (need + 7) // 8:
+        raise PayloadError(f"shot data has {len(raw)} bytes, expected {(need + 7) // 8} for {shots}x{width} bits")
+    flat = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=need)
+    return flat.reshape(shots, width)
+
+
+def circuit_result(
+    name: str, measurements: Mapping[str, Any], shots: int, *, memory: bool, keys: Sequence[tuple[str, int]]
+) -> CircuitResult:
+    """Build a :class:`CircuitResult` from per-key bit matrices (numpy arrays or nested lists)."""
+    import numpy as np
+
+    arrays = {k: np.asarray(measurements[k], dtype=np.uint8).reshape(shots, w) for k, w in keys}
+    if memory:
+        return CircuitResult(name, shots, dict(keys), memory={k: pack_shots(a) for k, a in arrays.items()})
+    if keys:
+        matrix = np.concatenate([arrays[k] for k, _ in keys], axis=1)
+        uniq, counts = np.unique(matrix, axis=0, return_counts=True)
+        table = {"".join(map(str, row)): int(c) for row, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
+    else:
+        table = {"": shots} if shots else {}
+    return CircuitResult(name, shots, dict(keys), counts=table)
+
+
+def encode_result(document: ResultDocument) -> bytes:
+    """Encode a ``qaas.result/1`` document."""
+    return _encoder.encode(document)
+
+
+def decode_result(data: bytes | str) -> ResultDocument:
+    """Decode and check a ``qaas.result/1`` document.
+
+    Raises:
+        PayloadError: malformed, another schema, or shot data inconsistent with its declared size.
+    """
+    try:
+        doc = _decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise PayloadError(f"invalid result document: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"result document is not valid JSON: {exc}") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise PayloadError(f"result document cannot be decoded: {exc}") from exc
+    for c in doc.circuits:
+        if (c.memory is None) == (c.counts is None):
+            raise PayloadError(f"circuit {c.name!r}: exactly one of memory and counts must be present")
+        if c.memory is not None:
+            if set(c.memory) != set(c.keys):
+                raise PayloadError(f"circuit {c.name!r}: memory keys {sorted(c.memory)} != keys {sorted(c.keys)}")
+            for key, data in c.memory.items():
+                if len(data) != 4 * (((c.shots * c.keys[key] + 7) // 8 + 2) // 3):
+                    raise PayloadError(f"circuit {c.name!r}: shot data of key {key!r} has the wrong length")
+        elif c.counts is not None:
+            width = sum(c.keys.values())
+            if sum(c.counts.values()) != c.shots:
+                raise PayloadError(f"circuit {c.name!r}: counts add up to {sum(c.counts.values())}, not {c.shots}")
+            for bitstring in c.counts:
+                if len(bitstring) != width or set(bitstring) - {"0", "1"}:
+                    raise PayloadError(f"circuit {c.name!r}: bad bitstring {bitstring[:40]!r} in counts")
+    return doc
