@@ -7,6 +7,7 @@ Every error qaas raises on purpose derives from :class:`QaasError`::
     ├── AuthenticationError           LEXIS / HEAppE / IQM refused the credentials
     ├── TransportError                the network failed before an answer arrived (retryable)
     ├── RemoteAPIError                a service answered with an error status (status_code, detail)
+    ├── ResponseError                 a service answered, but not in the shape its API promises
     ├── JobFailedError                a job reached a terminal state other than success (both ids, state)
     └── ValidationError               bad input, found on the client before anything is sent
         ├── CircuitError              a circuit breaks a rule (circuit name and instruction index)
@@ -29,6 +30,7 @@ __all__ = [
     "QaasError",
     "QasmError",
     "RemoteAPIError",
+    "ResponseError",
     "TransportError",
     "ValidationError",
 ]
@@ -38,6 +40,7 @@ class QaasError(Exception):
     """Root of every error raised by qaas."""
 
     retryable: bool = False
+    retry_after: float | None = None  # seconds the server asked us to wait, if it said
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -71,6 +74,12 @@ class RemoteAPIError(QaasError):
         self.status_code = status_code
         self.detail = detail
         self.retryable = retryable
+
+
+class ResponseError(QaasError):
+    """A service answered with a body that does not follow its API (garbled, truncated, wrong types)."""
+
+    retryable = True
 
 
 class JobFailedError(QaasError):

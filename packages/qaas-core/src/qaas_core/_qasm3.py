@@ -16,7 +16,7 @@ statements are walked once, in order, emitting native instructions:
   so far but not yet emitted); a later ``PRX(θ, φ)`` is emitted as ``PRX(θ, φ - λ)`` because
   ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ - λ)``. CZ and measurements commute with the frames, ``reset`` clears the
   frame and ``move`` exchanges the frames of qubit and resonator. The frames left at the end are Z rotations
-  just before the final measurements, so they cannot change the results.
+  at the end of the circuit: they cannot change Z-basis measurement results.
 * **Measurements.** The first measurement into bit ``c[i]`` has key ``c_i``, later ones ``c_i_1``, ``c_i_2``…;
   measurements without a target get ``m_0``, ``m_1``…. ``metadata["cregs"]`` maps each bit register to its
   size and ``metadata["clbits"]`` maps each key to ``[register, index]``.
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from qaas_core._circuit import (
     Circuit,
     Instruction,
+    barrier,
     cc_prx,
     check_circuit,
     cz,
@@ -63,16 +64,16 @@ _MAX_OPS: Final = 200_000  # primitive operations in one gate expansion and in t
 _MAX_WORK: Final = 300_000  # gate applications plus operations produced: stops pow/gate-definition blow-ups
 _MAX_QUBITS_WITHOUT_DEVICE: Final = 1024
 
-Op = tuple[str, tuple[float, ...], tuple[Any, ...]]  # (rz|prx|cz|move or a gate name, parameters, operands)
+_Op = tuple[str, tuple[float, ...], tuple[Any, ...]]  # (rz|prx|cz|move or a gate name, parameters, operands)
 
 _NATIVE: Final = frozenset({"prx", "r", "cz", "move"})
 
 
-def _cx(a: int, b: int) -> list[Op]:
+def _cx(a: int, b: int) -> list[_Op]:
     return [("prx", (-_PI / 2, _PI / 2), (b,)), ("cz", (), (a, b)), ("prx", (_PI / 2, _PI / 2), (b,))]
 
 
-def _cu(t: float, p: float, lam: float, g: float) -> list[Op]:
+def _cu(t: float, p: float, lam: float, g: float) -> list[_Op]:
     return [
         ("rz", (g + (lam + p) / 2,), (0,)),
         ("rz", ((lam - p) / 2,), (1,)),
@@ -83,7 +84,7 @@ def _cu(t: float, p: float, lam: float, g: float) -> list[Op]:
     ]
 
 
-def _ccx() -> list[Op]:
+def _ccx() -> list[_Op]:
     t, tdg = ("rz", (_PI / 4,)), ("rz", (-_PI / 4,))
     return [
         ("h", (), (2,)), *_cx(1, 2), (*tdg, (2,)), *_cx(0, 2), (*t, (2,)), *_cx(1, 2), (*tdg, (2,)), *_cx(0, 2),
@@ -91,16 +92,16 @@ def _ccx() -> list[Op]:
     ]  # fmt: skip
 
 
-def _rz(angle: float) -> list[Op]:
+def _rz(angle: float) -> list[_Op]:
     return [("rz", (angle,), (0,))]
 
 
-def _prx(angle: float, phase: float) -> list[Op]:
+def _prx(angle: float, phase: float) -> list[_Op]:
     return [("prx", (angle, phase), (0,))]
 
 
 # name -> (parameters, qubits, decomposition into rz/prx/cz or other entries of this table, on local qubit indices)
-_STANDARD: Final[dict[str, tuple[int, int, Callable[..., list[Op]]]]] = {
+_STANDARD: Final[dict[str, tuple[int, int, Callable[..., list[_Op]]]]] = {
     "prx": (2, 1, _prx),
     "cz": (0, 2, lambda: [("cz", (), (0, 1))]),
     "id": (0, 1, list),
@@ -121,7 +122,7 @@ _STANDARD: Final[dict[str, tuple[int, int, Callable[..., list[Op]]]]] = {
     "u2": (2, 1, lambda p, lam: [*_rz(lam), *_prx(_PI / 2, _PI / 2), *_rz(p)]),
     "u3": (3, 1, lambda t, p, lam: [*_rz(lam), *_prx(t, _PI / 2), *_rz(p)]),
     "cx": (0, 2, lambda: _cx(0, 1)),
-    "cy": (0, 2, lambda: [("rz", (_PI / 2,), (1,)), *_cx(0, 1), ("rz", (-_PI / 2,), (1,))]),
+    "cy": (0, 2, lambda: [("rz", (-_PI / 2,), (1,)), *_cx(0, 1), ("rz", (_PI / 2,), (1,))]),
     "ch": (0, 2, lambda: [("prx", (-_PI / 4, _PI / 2), (1,)), ("cz", (), (0, 1)), ("prx", (_PI / 4, _PI / 2), (1,))]),
     "swap": (0, 2, lambda: [*_cx(0, 1), *_cx(1, 0), *_cx(0, 1)]),
     "cp": (1, 2, lambda lam: _cu(0.0, 0.0, lam, 0.0)),
@@ -215,7 +216,11 @@ class _RaisingListener:
 
 
 def _parse(source: str) -> ast.Program:
-    """Parse with the ``openqasm3`` reference parser, turning every failure into :class:`QasmError`."""
+    """Parse with the ``openqasm3`` reference parser (``openqasm3.parse`` without its stderr console listeners).
+
+    Raises:
+        QasmError: any lexer, parser or AST-builder failure, with line and column when ANTLR knows them.
+    """
     import openqasm3  # noqa: PLC0415 - lazy: the ANTLR parser takes ~0.3 s to import
 
     try:
@@ -261,9 +266,9 @@ def _wrap(phase: float) -> float:
     return 0.0 if wrapped >= _TAU else wrapped
 
 
-def _invert(ops: list[Op]) -> list[Op] | None:
+def _invert(ops: list[_Op]) -> list[_Op] | None:
     """Inverse of a primitive sequence, or None if it contains an operation without an inverse here."""
-    out: list[Op] = []
+    out: list[_Op] = []
     for name, args, locus in reversed(ops):
         if name == "move":
             return None
@@ -285,7 +290,7 @@ class _Translator:
         self.consts: dict[str, float] = {}
         self.gate_defs: dict[str, ast.QuantumGateDefinition] = {}
         self.expanding: set[str] = set()
-        self.expanded: dict[tuple[str, tuple[float, ...], tuple[str, ...]], list[Op]] = {}  # never mutated
+        self.expanded: dict[tuple[str, tuple[float, ...], tuple[str, ...]], list[_Op]] = {}  # never mutated
         self.work = 0
         self.frames: dict[str, float] = {}
         self.out: list[Instruction] = []
@@ -429,7 +434,7 @@ class _Translator:
 
     def gate(
         self, node: ast.QuantumGate, env: dict[str, float] | None = None, qmap: dict[str, str] | None = None
-    ) -> list[Op]:
+    ) -> list[_Op]:
         """Primitive operations (rz, prx, cz, move) of one gate statement, broadcast over registers.
 
         Raises:
@@ -446,7 +451,7 @@ class _Translator:
         width = max((len(o) for o in operands), default=1)
         if any(len(o) not in (1, width) for o in operands):
             raise self.fail(f"{name}: registers of different sizes cannot be broadcast together")
-        ops: list[Op] = []
+        ops: list[_Op] = []
         for i in range(width):
             locus = tuple(o[0] if len(o) == 1 else o[i] for o in operands)
             if len(set(locus)) != len(locus):
@@ -464,7 +469,8 @@ class _Translator:
         self.spend(len(ops))
         return ops
 
-    def expand(self, name: str, params: tuple[float, ...], locus: tuple[str, ...]) -> list[Op]:
+    def expand(self, name: str, params: tuple[float, ...], locus: tuple[str, ...]) -> list[_Op]:
+        """Primitive operations of one gate application on one locus: native, standard or user-defined."""
         if name == "move":
             if params or len(locus) != 2:
                 raise self.fail("move takes no parameters and two operands: qubit, resonator")
@@ -473,7 +479,7 @@ class _Translator:
             n_params, n_qubits, rule = _STANDARD[name]
             if len(params) != n_params or len(locus) != n_qubits:
                 raise self.fail(f"gate {name} takes {n_params} parameter(s) and {n_qubits} qubit(s)")
-            out: list[Op] = []
+            out: list[_Op] = []
             for op, args, local in rule(*params):
                 operands = tuple(locus[i] for i in local)
                 out.extend([(op, args, operands)] if op in ("rz", "prx", "cz") else self.expand(op, args, operands))
@@ -487,7 +493,8 @@ class _Translator:
 
     def expand_definition(
         self, gate: ast.QuantumGateDefinition, params: tuple[float, ...], locus: tuple[str, ...]
-    ) -> list[Op]:
+    ) -> list[_Op]:
+        """Inline a user ``gate`` definition (memoised per parameters and locus; recursion is an error)."""
         from openqasm3 import ast  # noqa: PLC0415
 
         name = gate.name.name
@@ -518,7 +525,7 @@ class _Translator:
         self.expanded[name, params, locus] = out
         return out
 
-    def emit(self, ops: list[Op]) -> None:
+    def emit(self, ops: list[_Op]) -> None:
         """Emit primitive operations: Z rotations go into the frames, CZ is routed through a resonator on stars."""
         for name, args, locus in ops:
             if name == "rz":
@@ -533,6 +540,7 @@ class _Translator:
                 self.emit_cz(*locus)
 
     def emit_cz(self, a: str, b: str) -> None:
+        """CZ, or on a star device ``move(b, R) cz(a, R) move(b, R)`` between two qubits without a direct CZ."""
         cal = self.cal
         if not (self.decompose and cal is not None and cal.computational_resonators):
             self.out.append(cz(a, b))
@@ -553,6 +561,7 @@ class _Translator:
     # -- statements -----------------------------------------------------------------------------------------
 
     def run(self, statements: Sequence[Any]) -> None:
+        """Translate statements in order, dispatching on the AST class name to ``on_<ClassName>``."""
         for stmt in statements:
             self.where = stmt
             kind = type(stmt).__name__
@@ -636,6 +645,7 @@ class _Translator:
         self.measure(qubits, None if node.target is None else self.bits(node.target))
 
     def measure(self, qubits: list[str], bits: list[tuple[str, int]] | None) -> None:
+        """One ``measure`` per qubit, keyed ``c_i`` (then ``c_i_1``, …) or ``m_n`` without a target bit."""
         if bits is not None and len(bits) != len(qubits):
             raise self.fail(f"measure: {len(qubits)} qubit(s) into {len(bits)} bit(s)")
         for i, qubit in enumerate(qubits):
@@ -667,7 +677,7 @@ class _Translator:
     def on_QuantumBarrier(self, node: ast.QuantumBarrier) -> None:
         operands = [q for operand in node.qubits for q in self.qubits(operand)] if node.qubits else self.all_qubits()
         if operands:
-            self.out.append(Instruction("barrier", tuple(dict.fromkeys(operands))))
+            self.out.append(barrier(*dict.fromkeys(operands)))
 
     def on_DelayInstruction(self, node: ast.DelayInstruction) -> None:
         from openqasm3 import ast  # noqa: PLC0415
@@ -685,6 +695,7 @@ class _Translator:
             self.out.append(delay(seconds, *dict.fromkeys(operands)))
 
     def on_BranchingStatement(self, node: ast.BranchingStatement) -> None:
+        """``if (bit) <PRX-type gates>`` -> ``cc_prx``; the feeding measurement gets a ``feedback_key``."""
         from openqasm3 import ast  # noqa: PLC0415
 
         if node.else_block:
@@ -693,7 +704,7 @@ class _Translator:
         index = self.last_write.get(bit)
         if index is None:
             raise self.fail(f"condition reads {bit[0]}[{bit[1]}] before any measurement into it")
-        ops: list[Op] = []
+        ops: list[_Op] = []
         for stmt in node.if_block:
             self.where = stmt
             if not isinstance(stmt, ast.QuantumGate):
