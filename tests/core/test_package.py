@@ -51,6 +51,26 @@ EXPECTED = {
     "prx",
     "reset",
     "validate_circuits",
+    # the client side (loaded on first use)
+    "RESULT_SCHEMA",
+    "AsyncJob",
+    "CircuitResult",
+    "Job",
+    "JobNotFoundError",
+    "JobTimeoutError",
+    "Ledger",
+    "LedgerEntry",
+    "PresubmitReport",
+    "ProgressEvent",
+    "QaasClient",
+    "ResponseError",
+    "Result",
+    "ResultDocument",
+    "Settings",
+    "StaleCalibrationWarning",
+    "decode_result",
+    "encode_result",
+    "load_settings",
 }
 
 
@@ -85,7 +105,8 @@ def test_import_is_light_and_fast() -> None:
     code = (
         "import sys, time; t = time.perf_counter(); import qaas_core; dt = time.perf_counter() - t; "
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'qiskit', 'cirq', 'pennylane', 'iqm', 'numpy', 'httpx', 'openqasm3', 'antlr4', 'pydantic', 'starlette'}); "
+        "{'qiskit', 'cirq', 'pennylane', 'iqm', 'numpy', 'httpx', 'openqasm3', 'antlr4', 'pydantic', 'starlette', "
+        "'rich', 'sqlite3', 'asyncio'}); "
         "print(dt, ','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -18,6 +18,7 @@ import pytest
 import qaas_core as q
 from qaas_core._result import decode_result
 from qaas_core.emulator import EmulatorConfig, EmulatorServer
+from qaas_core.worker._files import read_progress
 
 HALF = math.pi / 2
 BELL = q.Circuit("bell", (
@@ -80,9 +81,9 @@ def test_run_writes_result_and_progress(emulator: EmulatorServer, tmp_path: Path
     assert bits.shape == (500, 2)
     assert set(map(tuple, bits.tolist())) <= {(0, 0), (1, 1)}
     assert 150 < bits[:, 0].sum() < 350
-    events = [e["event"] for e in json.loads((d / "progress.json").read_text())]
+    events = [e["event"] for e in read_progress(d / "progress.json")]
     assert events[0] == "started" and "submitted" in events and events[-1] == "done"
-    assert any(e["status"] == "completed" for e in doc.timeline)
+    assert any(e.status == "completed" for e in doc.timeline)
 
 
 def test_compressed_request_gives_compressed_counts_only_result(emulator: EmulatorServer, tmp_path: Path) -> None:
@@ -106,11 +107,11 @@ def test_same_submission_id_never_runs_twice(emulator: EmulatorServer, tmp_path:
     assert proc.returncode == 0, proc.stderr
     a, b = read_result(first / "result.json"), read_result(second / "result.json")
     assert a.iqm_job_id == b.iqm_job_id
-    events = [e["event"] for e in json.loads((second / "progress.json").read_text())]
+    events = [e["event"] for e in read_progress(second / "progress.json")]
     assert "attached" in events and "submitted" not in events
     # a re-run in the same directory reuses the finished result
     assert run_worker(env, first, "run").returncode == 0
-    assert json.loads((first / "progress.json").read_text())[-1].get("reused") is True
+    assert read_progress(first / "progress.json")[-1].get("reused") is True
 
 
 def test_bad_request_exit_code_and_message(emulator: EmulatorServer, tmp_path: Path) -> None:
@@ -160,17 +161,19 @@ def test_service_mode_and_cancellation_by_kill(tmp_path: Path) -> None:
     with EmulatorServer(config) as emu:
         sock = str(tmp_path / "w.sock")
         env = worker_env(emu, tmp_path / "state", QAAS_WORKER_SOCKET=sock)
-        service = subprocess.Popen([sys.executable, "-m", "qaas_core.worker", "serve", "--socket", sock], env=env,
-                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        log = tmp_path / "service.log"
+        with open(log, "w") as log_file:
+            service = subprocess.Popen([sys.executable, "-m", "qaas_core.worker", "serve", "--socket", sock], env=env,
+                                       stderr=log_file)  # fmt: skip
         try:
             deadline = time.monotonic() + 60
             while not Path(sock).exists():
-                assert service.poll() is None, service.stderr.read() if service.stderr else ""
+                assert service.poll() is None, log.read_text()
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             d = task(tmp_path / "slow", request())
             client = subprocess.Popen([sys.executable, "-m", "qaas_core.worker", "run"], cwd=d, env=env,
-                                      stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                      stderr=subprocess.DEVNULL)  # fmt: skip
             deadline = time.monotonic() + 30
             while "submitted" not in (d / "progress.json").read_text() if (d / "progress.json").exists() else True:
                 assert time.monotonic() < deadline

@@ -1,10 +1,13 @@
 """qaas-core: the framework-neutral engine of qaas.
 
-Circuits in the IQM transfer format, calibrations, OpenQASM 3 input and the wire documents shared by every
-adapter. Importing this package is cheap: it pulls in no network stack and no quantum framework.
+Circuits in the IQM transfer format, calibrations, OpenQASM 3 input, the wire documents shared by every adapter,
+and the client that runs batches on LEXIS + HEAppE (or the embedded emulator). Importing this package is cheap: the
+network stack, numpy and the OpenQASM parser load only when first used, and no quantum framework is ever imported.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from qaas_core._calibration import CALIBRATION_SCHEMA, Calibration, GateInfo, Metrics
 from qaas_core._circuit import (
@@ -32,11 +35,13 @@ from qaas_core._errors import (
     QaasError,
     QasmError,
     RemoteAPIError,
+    ResponseError,
     TransportError,
     ValidationError,
 )
 from qaas_core._profiles import PROFILES, load_profile
 from qaas_core._qasm3 import QASM3_FEATURES, circuit_from_qasm3
+from qaas_core._result import RESULT_SCHEMA, CircuitResult, Result, ResultDocument, decode_result, encode_result
 from qaas_core._wire import (
     RUN_SCHEMA,
     IQMJob,
@@ -52,29 +57,83 @@ from qaas_core._wire import (
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from qaas_core._client import PresubmitReport, QaasClient, StaleCalibrationWarning
+    from qaas_core._config import Settings, load_settings
+    from qaas_core._job import AsyncJob, Job, JobTimeoutError, ProgressEvent
+    from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
+
+# the client side (network, ledger) loads on first use, so that `import qaas_core` stays fast
+_LAZY = {
+    "AsyncJob": "_job",
+    "Job": "_job",
+    "JobNotFoundError": "_ledger",
+    "JobTimeoutError": "_job",
+    "Ledger": "_ledger",
+    "LedgerEntry": "_ledger",
+    "PresubmitReport": "_client",
+    "ProgressEvent": "_job",
+    "QaasClient": "_client",
+    "Settings": "_config",
+    "StaleCalibrationWarning": "_client",
+    "load_settings": "_config",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qaas_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"qaas_core.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
     "CALIBRATION_SCHEMA",
     "NATIVE_OPERATIONS",
     "PROFILES",
     "QASM3_FEATURES",
+    "RESULT_SCHEMA",
     "RUN_SCHEMA",
+    "AsyncJob",
     "AuthenticationError",
     "Calibration",
     "CalibrationError",
     "Circuit",
     "CircuitError",
+    "CircuitResult",
     "ConfigurationError",
     "GateInfo",
     "IQMJob",
     "Instruction",
+    "Job",
     "JobFailedError",
+    "JobNotFoundError",
+    "JobTimeoutError",
+    "Ledger",
+    "LedgerEntry",
     "Metrics",
     "PayloadError",
+    "PresubmitReport",
+    "ProgressEvent",
+    "QaasClient",
     "QaasError",
     "QasmError",
     "RemoteAPIError",
+    "ResponseError",
+    "Result",
+    "ResultDocument",
     "RunOptions",
     "RunRequest",
+    "Settings",
+    "StaleCalibrationWarning",
     "TransportError",
     "ValidationError",
     "__version__",
@@ -85,12 +144,15 @@ __all__ = [
     "cz",
     "decode_circuits",
     "decode_iqm_job",
+    "decode_result",
     "decode_run_request",
     "delay",
     "encode_circuits",
     "encode_iqm_job",
+    "encode_result",
     "encode_run_request",
     "load_profile",
+    "load_settings",
     "measure",
     "move",
     "prx",

@@ -9,10 +9,12 @@ Every error qaas raises on purpose derives from :class:`QaasError`::
     ├── RemoteAPIError                a service answered with an error status (status_code, detail)
     ├── ResponseError                 a service answered, but not in the shape its API promises
     ├── JobFailedError                a job reached a terminal state other than success (both ids, state)
+    ├── JobTimeoutError               a wait ran out of time; the job goes on (retryable)
     └── ValidationError               bad input, found on the client before anything is sent
         ├── CircuitError              a circuit breaks a rule (circuit name and instruction index)
         ├── CalibrationError          a calibration document is malformed or inconsistent
         ├── PayloadError              a wire document (JSON) cannot be decoded into our models
+        ├── JobNotFoundError          the ledger knows no job by that id
         └── QasmError                 an OpenQASM 3 program cannot be translated (line and column)
 
 ``retryable`` says whether repeating the same request may succeed. Errors never carry secrets.

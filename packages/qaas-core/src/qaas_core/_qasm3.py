@@ -221,7 +221,7 @@ def _parse(source: str) -> ast.Program:
     Raises:
         QasmError: any lexer, parser or AST-builder failure, with line and column when ANTLR knows them.
     """
-    import openqasm3  # noqa: PLC0415 - lazy: the ANTLR parser takes ~0.3 s to import
+    import openqasm3
 
     try:
         # openqasm3.parse with the ANTLR console listeners replaced, so syntax errors are not printed to stderr
@@ -327,7 +327,7 @@ class _Translator:
         Raises:
             QasmError: the expression is not a constant this translator can evaluate.
         """
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         try:
             if isinstance(expr, ast.IntegerLiteral | ast.FloatLiteral):
@@ -359,7 +359,7 @@ class _Translator:
 
     def indices(self, index: Any, size: int, name: str) -> list[int]:
         """Resolve one index element (an expression, a range or a set) of a register of ``size`` elements."""
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         if isinstance(index, ast.DiscreteSet):
             raw = [self.eval_int(v, "index") for v in index.values]
@@ -394,7 +394,7 @@ class _Translator:
 
     def qubits(self, operand: Any, qmap: dict[str, str] | None = None) -> list[str]:
         """Components named by a qubit operand (``q``, ``q[i]``, ``q[a:b]``, ``$n`` or a gate's qubit argument)."""
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         name = operand.name if isinstance(operand, ast.Identifier) else operand.name.name
         if qmap is not None:
@@ -415,7 +415,7 @@ class _Translator:
         return [register[i] for i in self.indices(operand.indices[0], len(register), name)]
 
     def bits(self, operand: Any) -> list[tuple[str, int]]:
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         name = operand.name if isinstance(operand, ast.Identifier) else operand.name.name
         size = self.cregs.get(name)
@@ -495,7 +495,7 @@ class _Translator:
         self, gate: ast.QuantumGateDefinition, params: tuple[float, ...], locus: tuple[str, ...]
     ) -> list[_Op]:
         """Inline a user ``gate`` definition (memoised per parameters and locus; recursion is an error)."""
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         name = gate.name.name
         if len(params) != len(gate.arguments) or len(locus) != len(gate.qubits):
@@ -598,7 +598,7 @@ class _Translator:
         self.n_declared += size
 
     def on_ClassicalDeclaration(self, node: ast.ClassicalDeclaration | ast.ConstantDeclaration) -> None:
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         name, init = node.identifier.name, node.init_expression
         self.declare(name)
@@ -680,7 +680,7 @@ class _Translator:
             self.out.append(barrier(*dict.fromkeys(operands)))
 
     def on_DelayInstruction(self, node: ast.DelayInstruction) -> None:
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         if not isinstance(node.duration, ast.DurationLiteral):
             raise self.fail("unsupported: delay duration must be a literal such as 100ns")
@@ -696,7 +696,7 @@ class _Translator:
 
     def on_BranchingStatement(self, node: ast.BranchingStatement) -> None:
         """``if (bit) <PRX-type gates>`` -> ``cc_prx``; the feeding measurement gets a ``feedback_key``."""
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         if node.else_block:
             raise self.fail("unsupported: else branches (IQM feedback is a single conditional PRX)")
@@ -723,7 +723,7 @@ class _Translator:
 
     def condition(self, cond: Any) -> tuple[str, int]:
         """The bit a supported condition tests for 1: ``c[i]``, ``c[i] == 1``, ``c[i] != 0``, ``c == 1``."""
-        from openqasm3 import ast  # noqa: PLC0415
+        from openqasm3 import ast
 
         def literal(e: Any) -> int | None:
             ok = isinstance(e, ast.IntegerLiteral | ast.BooleanLiteral) and e.value in (0, 1)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RESULT_SCHEMA",
     "CircuitResult",
+    "Result",
     "ResultDocument",
     "TimelineEntry",
     "decode_result",
@@ -196,8 +197,8 @@ def decode_result(data: bytes | str) -> ResultDocument:
         if c.memory is not None:
             if set(c.memory) != set(c.keys):
                 raise PayloadError(f"circuit {c.name!r}: memory keys {sorted(c.memory)} != keys {sorted(c.keys)}")
-            for key, data in c.memory.items():
-                if len(data) != 4 * (((c.shots * c.keys[key] + 7) // 8 + 2) // 3):
+            for key, packed in c.memory.items():
+                if len(packed) != 4 * (((c.shots * c.keys[key] + 7) // 8 + 2) // 3):
                     raise PayloadError(f"circuit {c.name!r}: shot data of key {key!r} has the wrong length")
         elif c.counts is not None:
             width = sum(c.keys.values())
@@ -207,3 +208,53 @@ def decode_result(data: bytes | str) -> ResultDocument:
                 if len(bitstring) != width or set(bitstring) - {"0", "1"}:
                     raise PayloadError(f"circuit {c.name!r}: bad bitstring {bitstring[:40]!r} in counts")
     return doc
+
+
+class Result:
+    """The results of one job, as a client sees them.
+
+    Attributes:
+        document: the ``qaas.result/1`` document.
+        submission_id: the client's id of the submission.
+        heappe_job_id: the HEAppE job that ran it (None for results read from a file).
+        iqm_job_id: the IQM job id.
+        calibration_set_id: the calibration set the QPU used.
+    """
+
+    def __init__(self, document: ResultDocument, *, heappe_job_id: int | None = None) -> None:
+        self.document = document
+        self.submission_id = document.submission_id
+        self.heappe_job_id = heappe_job_id
+        self.iqm_job_id = document.iqm_job_id
+        self.calibration_set_id = document.calibration_set_id
+
+    @property
+    def circuits(self) -> tuple[CircuitResult, ...]:
+        """Per-circuit results in submission order."""
+        return self.document.circuits
+
+    @property
+    def timeline(self) -> tuple[TimelineEntry, ...]:
+        """The job's history."""
+        return self.document.timeline
+
+    def __len__(self) -> int:
+        return len(self.document.circuits)
+
+    def __getitem__(self, index: int) -> CircuitResult:
+        return self.document.circuits[index]
+
+    def counts(self, index: int = 0) -> dict[str, int]:
+        """Bitstring counts of circuit ``index`` (all measurement keys concatenated in program order)."""
+        return self.document.circuits[index].bitstring_counts()
+
+    def memory(self, index: int, key: str) -> np.ndarray:
+        """The ``(shots, width)`` bits of one measurement key of circuit ``index``.
+
+        Raises:
+            PayloadError: unknown key, or only counts were kept.
+        """
+        return self.document.circuits[index].bits(key)
+
+    def __repr__(self) -> str:
+        return f"<Result {self.submission_id} heappe={self.heappe_job_id} iqm={self.iqm_job_id} {len(self)} circuit(s)>"

@@ -312,7 +312,7 @@ class Simulator:
         start: tuple[int, np.ndarray] | None,
     ) -> list[_Branch]:
         if start is None:
-            psi = np.zeros(2 ** state.n, dtype=complex)
+            psi = np.zeros(2**state.n, dtype=complex)
             psi[0] = 1.0
             first = 0
         else:

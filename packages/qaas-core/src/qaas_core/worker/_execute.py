@@ -67,7 +67,9 @@ def _client() -> Any:
     try:
         from iqm.iqm_client import IQMClient
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise WorkerError(f"iqm-client is not installed (pip install 'qaas-core[worker]'): {exc}", EXIT["config"]) from exc
+        raise WorkerError(
+            f"iqm-client is not installed (pip install 'qaas-core[worker]'): {exc}", EXIT["config"]
+        ) from exc
     try:
         return IQMClient.from_url()
     except Exception as exc:
@@ -175,8 +177,13 @@ def run_task(
         request = files.read_request()
     except ValidationError as exc:
         progress.emit("failed", reason="bad input")
-        doc = ResultDocument(schema=RESULT_SCHEMA, submission_id="unknown", status="failed",
-                             errors=(JobMessage(message=str(exc), source="qaas-worker"),), worker=_versions())
+        doc = ResultDocument(
+            schema=RESULT_SCHEMA,
+            submission_id="unknown",
+            status="failed",
+            errors=(JobMessage(message=str(exc), source="qaas-worker"),),
+            worker=_versions(),
+        )
         files.write_result(doc)
         raise WorkerError(f"bad request: {exc}", EXIT["bad_input"]) from exc
     existing = _existing_result(files, request.submission_id)
@@ -306,7 +313,9 @@ def _follow(
         time.sleep(delay)
         delay = min(POLL_MAX, delay * 1.5)
     data = tracker.job_data
-    calset = str(data.compilation.calibration_set_id) if data.compilation and data.compilation.calibration_set_id else None
+    calset = (
+        str(data.compilation.calibration_set_id) if data.compilation and data.compilation.calibration_set_id else None
+    )
     common: dict[str, Any] = {
         "schema": RESULT_SCHEMA, "submission_id": request.submission_id, "iqm_job_id": iqm_job_id,
         "calibration_set_id": calset or request.calibration_set_id, "timeline": tuple(_timeline(data)),

@@ -14,7 +14,7 @@ from qaas_core._errors import PayloadError
 from qaas_core._result import ResultDocument, encode_result
 from qaas_core._wire import RunRequest, decode_run_request
 
-__all__ = ["Progress", "TaskFiles", "now"]
+__all__ = ["Progress", "TaskFiles", "now", "read_progress"]
 
 REQUEST_NAMES: Final = ("request.json.gz", "request.json")
 MAX_REQUEST_BYTES: Final = 2 * 2**30
@@ -94,19 +94,28 @@ class TaskFiles:
 
 
 class Progress:
-    """``progress.json``: the list of events of a task, rewritten atomically on every event."""
+    """``progress.json``: one JSON object per line, appended per event (so HEAppE can tail it by offset)."""
 
     def __init__(self, root: Path) -> None:
         self.path = root / "progress.json"
-        self.events: list[dict[str, Any]] = []
-        if self.path.is_file():
-            try:
-                old = json.loads(self.path.read_bytes())
-                self.events = old if isinstance(old, list) else []
-            except (ValueError, OSError):
-                self.events = []
 
     def emit(self, event: str, **fields: Any) -> None:
-        """Append one event (``event``, ``timestamp`` and any extra fields)."""
-        self.events.append({"event": event, "timestamp": now(), **fields})
-        write_atomic(self.path, json.dumps(self.events, separators=(",", ":")).encode())
+        """Append one event (``event``, ``timestamp`` and any extra fields) and flush it to disk."""
+        line = json.dumps({"event": event, "timestamp": now(), **fields}, separators=(",", ":")) + "\n"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_progress(path: Path) -> list[dict[str, Any]]:
+    """The events of a progress file (lines that are not complete JSON objects are skipped)."""
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            events.append(value)
+    return events

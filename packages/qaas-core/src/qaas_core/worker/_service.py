@@ -97,7 +97,7 @@ def serve(socket_path: str, state_dir: Path, ready: threading.Event | None = Non
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    import iqm.iqm_client  # noqa: F401  (warm import: the point of the service)
+    import iqm.iqm_client
     import iqm.station_control.interface.models  # noqa: F401
 
     with contextlib.suppress(FileNotFoundError):

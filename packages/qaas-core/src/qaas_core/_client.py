@@ -1,0 +1,627 @@
+"""The qaas engine: from circuits to results over LEXIS and HEAppE, the same code for the real platform and the
+emulator (only the profile differs).
+
+``QaasClient.submit`` validates the batch against the current calibration, reports the pre-submit checks, writes
+the ``qaas.run/1`` request (gzip) into the ledger, and then makes exactly three HEAppE calls: ``CreateJob``, one
+``UploadFilesToJobExecutionDir`` (whatever the batch size) and ``SubmitJob``. A client-generated ``submission_id``
+travels in the job name, the environment and the request, so an ambiguous failure is resolved by looking, never by
+creating a second run; the cluster side refuses to run an id twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import logging
+import math
+import time
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from qaas_core._auth import TokenManager
+from qaas_core._calibration import Calibration
+from qaas_core._circuit import Circuit, circuits_from, validate_circuits
+from qaas_core._config import Settings, load_settings
+from qaas_core._errors import (
+    ConfigurationError,
+    JobFailedError,
+    QaasError,
+    RemoteAPIError,
+    TransportError,
+    ValidationError,
+)
+from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient, JobInfo, JobState
+from qaas_core._http import new_async_client, new_client
+from qaas_core._job import AsyncJob, Job, JobTimeoutError, _Tracker
+from qaas_core._lexis import HeappeTarget, QuantumResource, TargetCache, UserOrg, resolve_target
+from qaas_core._wire import MAX_SHOTS, RunOptions, RunRequest, encode_run_request
+
+if TYPE_CHECKING:
+    import httpx
+
+    from qaas_core._ledger import Ledger, LedgerEntry
+
+__all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning"]
+
+logger = logging.getLogger(__name__)
+
+MAX_CIRCUITS: Final = 100_000
+REQUEST_FILE: Final = "request.json.gz"
+
+
+class StaleCalibrationWarning(UserWarning):
+    """A batch was compiled against a calibration set that is no longer the current one."""
+
+
+@dataclass(frozen=True)
+class PresubmitReport:
+    """What the client checked before sending a batch.
+
+    Attributes:
+        circuits: number of circuits.
+        shots: shots per circuit.
+        calibration_set_id: the set the batch was validated against.
+        longest_duration: estimated duration of the longest circuit (s), from calibrated gate durations.
+        worst_duration_over_t2: the largest ratio of a circuit's duration to the lowest T2 of its qubits.
+        request_bytes: size of the compressed request.
+        warnings: human-readable findings (also logged).
+    """
+
+    circuits: int
+    shots: int
+    calibration_set_id: str | None
+    longest_duration: float
+    worst_duration_over_t2: float
+    request_bytes: int
+    warnings: tuple[str, ...]
+
+
+def estimate_duration(circuit: Circuit, calibration: Calibration) -> float:
+    """ASAP schedule length of ``circuit`` from the calibrated durations (unknown durations count as 0)."""
+    clock: dict[str, float] = {}
+    for inst in circuit.instructions:
+        start = max((clock.get(c, 0.0) for c in inst.locus), default=0.0)
+        if inst.name == "delay":
+            dur = float(inst.args["duration"])
+        elif inst.name == "barrier":
+            dur = 0.0
+        else:
+            dur = calibration.duration(inst.name, inst.locus) or 0.0
+        for c in inst.locus:
+            clock[c] = start + dur
+    return max(clock.values(), default=0.0)
+
+
+class QaasClient:
+    """Submit circuit batches to a LEXIS quantum resource through HEAppE (or to the emulator).
+
+    Args:
+        profile: configuration profile (``lexis``, ``emulator`` or one from the config file).
+        project: LEXIS project short name.
+        resource: LEXIS quantum resource name (e.g. ``EQE1-CZ-P0001``).
+        token: explicit LEXIS access token.
+        settings: fully resolved settings (overrides the arguments above).
+        http: httpx client to reuse (not closed by the client).
+        ledger: job ledger (default: the one in the data directory).
+        **overrides: any other :class:`~qaas_core._config.Settings` field.
+
+    Raises:
+        ConfigurationError: settings are missing or invalid (one message lists all that is missing).
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        project: str | None = None,
+        resource: str | None = None,
+        token: str | None = None,
+        settings: Settings | None = None,
+        http: httpx.Client | None = None,
+        ledger: Ledger | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings or load_settings(profile, project=project, resource=resource, token=token, **overrides)
+        self._own_http = http is None
+        self.http = http or new_client(self.settings.timeout, self.settings.ca_bundle)
+        self.tokens = TokenManager(self.settings, self.http)
+        self._ledger = ledger
+        self._userorg: UserOrg | None = None
+        self._target: tuple[QuantumResource, HeappeTarget] | None = None
+        self._heappe: HEAppEClient | None = None
+        self._async_http: httpx.AsyncClient | None = None
+        self._async_heappe: AsyncHEAppEClient | None = None
+        self._calibration: tuple[float, Calibration] | None = None
+        self._emulator: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def emulator(cls, device: str = "garnet20", **emulator_settings: Any) -> QaasClient:
+        """Start an embedded emulator (LEXIS + HEAppE + IQM server on 127.0.0.1) and return a client bound to it.
+
+        The client logs in through the OAuth device flow, approved programmatically, and then takes exactly the
+        same HTTP path as production. The emulator stops when the client is closed.
+        """
+        from qaas_core.emulator._embedded import start_embedded
+
+        emu, settings = start_embedded(device, **emulator_settings)
+        client = cls(settings=settings)
+        client._emulator = emu
+        try:
+            flow = client.tokens.start_device_flow(offline=True)
+            emu.approve_device(flow.user_code)
+            client.tokens.complete_device_flow(flow, timeout=30, sleep=lambda s: time.sleep(min(s, 0.05)))
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def close(self) -> None:
+        """Close connections this client opened (and stop its embedded emulator, if any)."""
+        import asyncio
+
+        if self._own_http:
+            self.http.close()
+        if self._async_http is not None:
+            with contextlib.suppress(RuntimeError):
+                asyncio.run(self._async_http.aclose())
+            self._async_http = None
+        if self._emulator is not None:
+            self._emulator.stop()
+            self._emulator = None
+
+    def __enter__(self) -> QaasClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"<QaasClient profile={s.profile} project={s.project} resource={s.resource}>"
+
+    @property
+    def ledger(self) -> Ledger:
+        """The job ledger of this client's data directory."""
+        if self._ledger is None:
+            from qaas_core._ledger import Ledger
+
+            self._ledger = Ledger(self.settings.data_dir / "ledger.sqlite3")
+        return self._ledger
+
+    @property
+    def emulator_url(self) -> str | None:
+        """Base URL of the embedded emulator, if this client started one."""
+        return None if self._emulator is None else str(self._emulator.url)
+
+    # -- resources ------------------------------------------------------------------------------------------------
+
+    @property
+    def userorg(self) -> UserOrg:
+        if self._userorg is None:
+            self._userorg = UserOrg(self.settings, self.tokens, self.http)
+        return self._userorg
+
+    def backends(self, project: str | None = None) -> list[QuantumResource]:
+        """The quantum resources of the project.
+
+        Raises:
+            ConfigurationError: no project configured, or not a member.
+        """
+        project = project or self.settings.project
+        if not project:
+            self.settings.require("project")
+        return self.userorg.resources(str(project))
+
+    def target(self) -> tuple[QuantumResource, HeappeTarget]:
+        """The resource and its resolved HEAppE ids (cached for ``calibration_ttl`` seconds).
+
+        Raises:
+            ConfigurationError: project or resource missing, unknown, or not offering the qaas templates.
+        """
+        if self._target is not None:
+            return self._target
+        s = self.settings
+        s.require("project", "resource")
+        cache = TargetCache(s.data_dir / "cache" / "targets.json", ttl=s.calibration_ttl)
+        key = f"{s.profile}|{s.userorg_url}|{s.project}|{s.resource}|{s.run_template}|{s.node_type}"
+        cached = cache.get(key)
+        if cached is not None and (not s.heappe_url or cached[1].heappe_url == s.heappe_url):
+            self._target = cached
+            return cached
+        resources = [r for r in self.backends() if r.name == s.resource]
+        if not resources:
+            names = sorted({r.name for r in self.backends()})
+            raise ConfigurationError(f"project {s.project!r} has no quantum resource {s.resource!r}; it has {names}")
+        resource = resources[0]
+        if s.heappe_url:
+            resource = QuantumResource(**{**resource.__dict__, "heappe_url": s.heappe_url})
+        heappe = self._make_heappe(resource.heappe_url)
+        target = resolve_target(heappe, resource, s)
+        cache.put(key, resource, target)
+        self._target = (resource, target)
+        return self._target
+
+    def _make_heappe(self, url: str) -> HEAppEClient:
+        if self._heappe is None or self._heappe.base_url != url.rstrip("/"):
+            self._heappe = HEAppEClient(url, self.tokens, http=self.http, auth=self.settings.heappe_auth)
+        return self._heappe
+
+    @property
+    def heappe(self) -> HEAppEClient:
+        """The HEAppE client of the configured resource."""
+        return self._make_heappe(self.target()[1].heappe_url)
+
+    # -- calibration ----------------------------------------------------------------------------------------------
+
+    def calibration(self, *, refresh: bool = False, calibration_set_id: str | None = None,
+                    timeout: float = 600.0) -> Calibration:  # fmt: skip
+        """The resource's calibration, fetched through the calibrate template and cached per calibration set.
+
+        Args:
+            refresh: fetch even if the cached one is younger than ``calibration_ttl``.
+            calibration_set_id: a pinned set (served from the cache when known).
+            timeout: longest wait for the calibration job.
+
+        Raises:
+            ConfigurationError: the resource offers no calibrate template.
+            JobFailedError: the calibration job failed.
+        """
+        from qaas_core._calcache import CalibrationCache
+
+        resource, target = self.target()
+        cache = CalibrationCache(self.settings.data_dir / "calibrations", resource.name, self.settings.calibration_ttl)
+        if calibration_set_id is not None:
+            pinned = cache.load(calibration_set_id)
+            if pinned is not None:
+                return pinned
+        elif not refresh:
+            current = cache.current()
+            if current is not None:
+                return current
+        if target.calibrate_template_id is None:
+            raise ConfigurationError(
+                f"resource {resource.name!r} offers no {self.settings.calibrate_template!r} command template"
+            )
+        data = self._run_calibration_job(target, calibration_set_id, timeout)
+        calibration = Calibration.from_json(data)
+        cache.store(calibration, current=calibration_set_id is None)
+        return calibration
+
+    def _run_calibration_job(self, target: HeappeTarget, calibration_set_id: str | None, timeout: float) -> bytes:
+        heappe = self.heappe
+        env = [{"Name": "QAAS_CALIBRATION_SET", "Value": calibration_set_id}] if calibration_set_id else []
+        spec = self._job_spec(target, f"qaas-calibrate-{uuid.uuid4().hex[:8]}", target.calibrate_template_id or 0,
+                              target.calibrate_template_parameters, env, walltime=300)  # fmt: skip
+        info = heappe.protocol.parse_job(heappe.send(heappe.protocol.create_job(spec)), "creating the calibration job")
+        heappe.send(heappe.protocol.submit_job(info.id))
+        deadline = time.monotonic() + timeout
+        delay = 0.2
+        while True:
+            info = heappe.job_info(info.id)
+            if info.job_state.terminal:
+                break
+            if time.monotonic() > deadline:
+                with contextlib.suppress(QaasError):
+                    heappe.send(heappe.protocol.cancel_job(info.id))
+                raise JobTimeoutError(f"the calibration job {info.id} did not finish within {timeout} s")
+            time.sleep(delay)
+            delay = min(self.settings.poll_max, delay * 1.5)
+        task = info.tasks[0].id if info.tasks else info.id
+        if info.job_state != JobState.FINISHED:
+            reason = info.tasks[0].error_message if info.tasks and info.tasks[0].error_message else "no reason given"
+            raise JobFailedError(f"the calibration job {info.id} ended in state {info.job_state.name}: {reason}",
+                                 heappe_job_id=info.id, state="failed")  # fmt: skip
+        call = heappe.protocol.download(info.id, f"/{task}/calibration.json")
+        data = heappe.protocol.parse_download(heappe.send(call), call.what)
+        if data is None:
+            raise JobFailedError(f"the calibration job {info.id} wrote no calibration.json", heappe_job_id=info.id)
+        return data
+
+    # -- submission -----------------------------------------------------------------------------------------------
+
+    def _job_spec(
+        self,
+        target: HeappeTarget,
+        name: str,
+        template_id: int,
+        parameters: Sequence[str],
+        env: list[dict[str, Any]],
+        *,
+        walltime: int,
+    ) -> dict[str, Any]:
+        values = {"requestFile": REQUEST_FILE, "resource": target.resource}
+        return {
+            "Name": name[:50],
+            "ProjectId": target.project_id,
+            "ClusterId": target.cluster_id,
+            "FileTransferMethodId": target.file_transfer_method_id,
+            "EnvironmentVariables": env,
+            "Tasks": [{
+                "Name": name[:50],
+                "MinCores": 1,
+                "MaxCores": 1,
+                "WalltimeLimit": min(walltime, target.max_walltime),
+                "ClusterNodeTypeId": target.node_type_id,
+                "CommandTemplateId": template_id,
+                "TemplateParameterValues": [
+                    {"CommandParameterIdentifier": p, "ParameterValue": values.get(p, "")} for p in parameters
+                ],
+                "ProgressFile": "progress.json",
+                "LogFile": "worker.log",
+                "StandardOutputFile": "stdout.txt",
+                "StandardErrorFile": "stderr.txt",
+                "Priority": 4,
+            }],
+        }  # fmt: skip
+
+    def prepare(
+        self,
+        circuits: Sequence[Circuit] | Circuit,
+        shots: int,
+        *,
+        options: RunOptions | Mapping[str, Any] | None = None,
+        calibration_set_id: str | None = None,
+        qubit_mapping: Mapping[str, str] | None = None,
+        memory: bool = True,
+        validate: bool = True,
+        calibration: Calibration | None = None,
+    ) -> tuple[RunRequest, bytes, PresubmitReport]:
+        """Check a batch and build its compressed request, without sending anything.
+
+        Raises:
+            ValidationError: bad shots, batch size or options; CircuitError: a circuit does not fit the calibration.
+        """
+        batch = circuits_from(circuits)
+        if type(shots) is not int or not 1 <= shots <= MAX_SHOTS:
+            raise ValidationError(f"shots must be an integer between 1 and {MAX_SHOTS}, got {shots!r}")
+        if not batch:
+            raise ValidationError("the batch has no circuits")
+        if len(batch) > MAX_CIRCUITS:
+            raise ValidationError(f"the batch has {len(batch)} circuits; at most {MAX_CIRCUITS} fit in one job")
+        opts = options if isinstance(options, RunOptions) else RunOptions.create(**dict(options or {}))
+        notes: list[str] = []
+        longest = worst = 0.0
+        cal = calibration
+        if validate:
+            cal = cal or self.calibration(calibration_set_id=calibration_set_id)
+            mapped = batch if qubit_mapping is None else tuple(_map(c, qubit_mapping) for c in batch)
+            validate_circuits(mapped, cal, move_gate_validation=opts.move_gate_validation)
+            if calibration_set_id and cal.calibration_set_id != calibration_set_id:
+                notes.append(f"the batch was compiled for calibration set {calibration_set_id}, "
+                             f"but the current one is {cal.calibration_set_id}")  # fmt: skip
+                warnings.warn(notes[-1] + "; it is pinned to the old set", StaleCalibrationWarning, stacklevel=3)
+            for c in mapped:
+                duration = estimate_duration(c, cal)
+                t2 = min((cal.metrics.t2.get(q, math.inf) for q in c.components() if q in cal.qubits),
+                         default=math.inf)  # fmt: skip
+                longest = max(longest, duration)
+                worst = max(worst, duration / t2 if t2 and math.isfinite(t2) else 0.0)
+            limit = opts.max_circuit_duration_over_t2
+            if limit is None:
+                limit = 1.0
+            if limit and worst > limit:
+                notes.append(f"the longest circuit lasts {worst:.2f} x T2 of its worst qubit (limit {limit}); "
+                             "the server will disqualify it")  # fmt: skip
+        from qaas_core import __version__
+
+        request = RunRequest(
+            schema="qaas.run/1", submission_id=str(uuid.uuid4()), shots=shots, circuits=batch,
+            resource=self.settings.resource,
+            calibration_set_id=calibration_set_id or (cal.calibration_set_id if cal else None),
+            qubit_mapping=dict(qubit_mapping) if qubit_mapping else None, options=opts, memory=memory,
+            client={"qaas-core": __version__},
+        )  # fmt: skip
+        data = gzip.compress(encode_run_request(request), compresslevel=6, mtime=0)
+        for note in notes:
+            logger.warning("pre-submit check: %s", note)
+        report = PresubmitReport(len(batch), shots, request.calibration_set_id, longest, worst, len(data), tuple(notes))
+        return request, data, report
+
+    def submit(
+        self,
+        circuits: Sequence[Circuit] | Circuit,
+        shots: int,
+        *,
+        options: RunOptions | Mapping[str, Any] | None = None,
+        calibration_set_id: str | None = None,
+        qubit_mapping: Mapping[str, str] | None = None,
+        memory: bool = True,
+        validate: bool = True,
+        calibration: Calibration | None = None,
+        walltime: int = 3600,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Submit a batch as one HEAppE job and return its :class:`Job` handle.
+
+        Args:
+            circuits: one circuit or a batch (IQM transfer format).
+            shots: shots per circuit.
+            options: IQM execution options (:class:`RunOptions` or a mapping of them).
+            calibration_set_id: the set the batch was compiled against (pinned; a warning if no longer current).
+            qubit_mapping: logical -> physical names.
+            memory: keep per-shot results (True) or only counts.
+            validate: check the batch against the calibration first (fetches it if needed).
+            calibration: the calibration to validate against (skips fetching).
+            walltime: HEAppE walltime of the task in seconds (capped by the node type).
+            meta: extra facts for the ledger (framework, user labels); no secrets.
+
+        Raises:
+            ValidationError: the batch or options are invalid (nothing was sent).
+            AuthenticationError, TransportError, RemoteAPIError: the platform refused or could not be reached.
+        """
+        request, data, report = self.prepare(circuits, shots, options=options, calibration_set_id=calibration_set_id,
+                                             qubit_mapping=qubit_mapping, memory=memory, validate=validate,
+                                             calibration=calibration)  # fmt: skip
+        resource, target = self.target()
+        entry = self._record_new(request, data, resource, target, meta)
+        heappe = self.heappe
+        info = self._create(heappe, target, request.submission_id, walltime)
+        task_id = info.tasks[0].id if info.tasks else info.id
+        self.ledger.update(request.submission_id, state="created", heappe_job_id=info.id, heappe_task_id=task_id)
+        call = heappe.protocol.upload(info.id, task_id, [(REQUEST_FILE, data)])
+        heappe.protocol.parse_upload(heappe.send(call))
+        self.ledger.update(request.submission_id, state="uploaded")
+        self._submit(heappe, info.id)
+        self.ledger.update(request.submission_id, state="submitted")
+        tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max)
+        tracker.emit("created", heappe_job_id=info.id)
+        tracker.emit("uploaded", bytes=len(data))
+        job = Job(tracker, heappe, self.ledger, resource.name)
+        job.report = report  # type: ignore[attr-defined]
+        del entry
+        return job
+
+    def _record_new(self, request: RunRequest, data: bytes, resource: QuantumResource, target: HeappeTarget,
+                    meta: Mapping[str, Any] | None) -> LedgerEntry:  # fmt: skip
+        from qaas_core._ledger import LedgerEntry, utcnow
+
+        now = utcnow()
+        entry = LedgerEntry(
+            submission_id=request.submission_id, heappe_job_id=None, heappe_task_id=None, iqm_job_id=None,
+            profile=self.settings.profile, project=str(self.settings.project), resource=resource.name,
+            heappe_url=target.heappe_url, state="preparing", request_digest=hashlib.sha256(data).hexdigest(),
+            request_path=None, result_path=None, shots=request.shots, circuits=len(request.circuits),
+            calibration_set_id=request.calibration_set_id, created=now, updated=now, error=None,
+            meta=dict(meta or {}),
+        )  # fmt: skip
+        self.ledger.record_submission(entry)
+        self.ledger.store_request(request.submission_id, data)
+        return entry
+
+    def _create(self, heappe: HEAppEClient, target: HeappeTarget, submission_id: str, walltime: int) -> JobInfo:
+        name = f"qaas-{submission_id}"
+        env = [{"Name": "QAAS_SUBMISSION_ID", "Value": submission_id}]
+        spec = self._job_spec(target, name, target.run_template_id, target.run_template_parameters, env,
+                              walltime=walltime)  # fmt: skip
+        call = heappe.protocol.create_job(spec)
+        for attempt in range(4):
+            try:
+                return heappe.protocol.parse_job(heappe.send(call), call.what)
+            except (TransportError, RemoteAPIError) as exc:
+                if not exc.retryable or attempt == 3:
+                    raise
+                # ambiguous: the job may exist. Look for it before creating another.
+                time.sleep(min(8.0, 0.5 * 2**attempt) * _wait_scale())
+                found = self._find_created(heappe, name[:50])
+                if found is not None:
+                    return found
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _find_created(heappe: HEAppEClient, name: str) -> JobInfo | None:
+        with contextlib.suppress(QaasError):
+            call = heappe.protocol.list_jobs([int(JobState.CONFIGURING)])
+            for info in heappe.protocol.parse_jobs(heappe.send(call)):
+                if info.name == name:
+                    return info
+        return None
+
+    @staticmethod
+    def _submit(heappe: HEAppEClient, job_id: int) -> None:
+        call = heappe.protocol.submit_job(job_id)
+        for attempt in range(4):
+            try:
+                heappe.send(call)
+                return
+            except (TransportError, RemoteAPIError) as exc:
+                # ambiguous or refused: if HEAppE already moved the job on, the submission went through
+                with contextlib.suppress(QaasError):
+                    if heappe.job_info(job_id).job_state != JobState.CONFIGURING:
+                        return
+                if not exc.retryable or attempt == 3:
+                    raise
+                time.sleep(min(8.0, 0.5 * 2**attempt) * _wait_scale())
+
+    async def submit_async(self, circuits: Sequence[Circuit] | Circuit, shots: int, **kwargs: Any) -> AsyncJob:
+        """The asyncio twin of :meth:`submit` (the same checks; the three calls run on an httpx.AsyncClient)."""
+        import asyncio
+
+        walltime = int(kwargs.pop("walltime", 3600))
+        meta = kwargs.pop("meta", None)
+        request, data, _ = await asyncio.to_thread(self.prepare, circuits, shots, **kwargs)
+        resource, target = await asyncio.to_thread(self.target)
+        await asyncio.to_thread(self._record_new, request, data, resource, target, meta)
+        heappe = self._async_client(target.heappe_url)
+        name = f"qaas-{request.submission_id}"
+        spec = self._job_spec(target, name, target.run_template_id, target.run_template_parameters,
+                              [{"Name": "QAAS_SUBMISSION_ID", "Value": request.submission_id}],
+                              walltime=walltime)  # fmt: skip
+        call = heappe.protocol.create_job(spec)
+        info = heappe.protocol.parse_job(await heappe.send(call), call.what)
+        task_id = info.tasks[0].id if info.tasks else info.id
+        await asyncio.to_thread(self.ledger.update, request.submission_id, state="created", heappe_job_id=info.id,
+                                heappe_task_id=task_id)  # fmt: skip
+        upload = heappe.protocol.upload(info.id, task_id, [(REQUEST_FILE, data)])
+        heappe.protocol.parse_upload(await heappe.send(upload))
+        await heappe.send(heappe.protocol.submit_job(info.id))
+        await asyncio.to_thread(self.ledger.update, request.submission_id, state="submitted")
+        tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max)
+        tracker.emit("created", heappe_job_id=info.id)
+        tracker.emit("uploaded", bytes=len(data))
+        return AsyncJob(tracker, heappe, self.ledger, resource.name)
+
+    def _async_client(self, url: str) -> AsyncHEAppEClient:
+        if self._async_heappe is None:
+            self._async_http = new_async_client(self.settings.timeout, self.settings.ca_bundle)
+            self._async_heappe = AsyncHEAppEClient(url, self.tokens, http=self._async_http,
+                                                   auth=self.settings.heappe_auth)  # fmt: skip
+        return self._async_heappe
+
+    async def aclose(self) -> None:
+        """Close the asyncio connections (call from the event loop that used them)."""
+        if self._async_http is not None:
+            await self._async_http.aclose()
+            self._async_http = None
+            self._async_heappe = None
+
+    # -- retrieval ------------------------------------------------------------------------------------------------
+
+    def retrieve(self, job_id: str | int) -> Job:
+        """Rebuild a job handle from the ledger, by submission id, HEAppE job id or IQM job id.
+
+        Raises:
+            JobNotFoundError: the ledger has no such job.
+        """
+        entry = self.ledger.get(job_id)
+        if entry.heappe_job_id is None:
+            raise JobFailedError(
+                f"submission {entry.submission_id} never reached HEAppE (state {entry.state}); submit it again",
+                state=entry.state,
+            )
+        heappe = self._make_heappe(entry.heappe_url)
+        tracker = _Tracker(entry.submission_id, entry.heappe_job_id, entry.heappe_task_id or entry.heappe_job_id,
+                           self.settings.poll_max)  # fmt: skip
+        tracker.iqm_job_id = entry.iqm_job_id
+        tracker.state = "uploaded"
+        return Job(tracker, heappe, self.ledger, entry.resource)
+
+    def jobs(self, *, state: str | Sequence[str] | None = None, limit: int | None = 50) -> list[LedgerEntry]:
+        """Jobs in the ledger, newest first."""
+        return self.ledger.list(state=state, limit=limit)
+
+
+def _map(circuit: Circuit, mapping: Mapping[str, str]) -> Circuit:
+    from qaas_core._circuit import Instruction
+
+    def m(name: str) -> str:
+        return mapping.get(name, name)
+
+    instructions = []
+    for inst in circuit.instructions:
+        args = inst.args
+        if "feedback_qubit" in args:
+            args = {**args, "feedback_qubit": m(args["feedback_qubit"])}
+        instructions.append(Instruction(inst.name, tuple(m(c) for c in inst.locus), args, inst.implementation))
+    return Circuit(circuit.name, tuple(instructions), circuit.metadata)
+
+
+def _wait_scale() -> float:
+    import os
+
+    return float(os.environ.get("QAAS_RETRY_WAIT_SCALE", "1"))

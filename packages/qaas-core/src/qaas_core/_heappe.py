@@ -1,0 +1,446 @@
+"""HEAppE V6.x client: the job life cycle over HTTP, sync and asyncio.
+
+Request building (:class:`Call`) and response parsing live in :class:`HEAppEProtocol`, apart from I/O, so
+:class:`HEAppEClient` (httpx.Client) and :class:`AsyncHEAppEClient` (httpx.AsyncClient) share them. Authentication is
+``bearer`` (the LEXIS access token on every call, as IT4I's deployment does) or ``session`` (a HEAppE session code
+from ``AuthenticateLexisToken``, renewed when it expires). A 401 triggers one token refresh and one retry. Only
+idempotent calls are retried on transient errors; ``CreateJob`` and ``SubmitJob`` are made safe by the job layer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import msgspec
+
+from qaas_core._errors import AuthenticationError, QaasError, RemoteAPIError, ResponseError
+from qaas_core._http import RetryPolicy, check, translate
+
+if TYPE_CHECKING:
+    import httpx
+
+    from qaas_core._auth import TokenManager
+
+__all__ = [
+    "AsyncHEAppEClient",
+    "Call",
+    "HEAppEClient",
+    "HEAppEProtocol",
+    "JobInfo",
+    "JobState",
+    "TaskInfo",
+]
+
+SERVICE: Final = "HEAppE"
+
+
+class JobState(IntEnum):
+    """HEAppE job and task states (bit-flag style integers)."""
+
+    CONFIGURING = 1
+    SUBMITTED = 2
+    QUEUED = 4
+    RUNNING = 8
+    FINISHED = 16
+    FAILED = 32
+    CANCELED = 64
+    WAITING_FOR_SERVICE_ACCOUNT = 128
+    DELETED = 256
+
+    @property
+    def terminal(self) -> bool:
+        """Finished, failed, cancelled or deleted."""
+        return self in (JobState.FINISHED, JobState.FAILED, JobState.CANCELED, JobState.DELETED)
+
+
+class TaskInfo(msgspec.Struct, rename="pascal", frozen=True):
+    """``SubmittedTaskInfoExt`` (the fields qaas uses)."""
+
+    id: int
+    name: str | None = None
+    state: int = 1
+    error_message: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+
+
+class JobInfo(msgspec.Struct, rename="pascal", frozen=True):
+    """``SubmittedJobInfoExt`` (the fields qaas uses)."""
+
+    id: int
+    name: str | None = None
+    state: int = 1
+    creation_time: str | None = None
+    submit_time: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    tasks: tuple[TaskInfo, ...] = ()
+
+    @property
+    def job_state(self) -> JobState:
+        """The state as :class:`JobState` (unknown values read as Failed)."""
+        try:
+            return JobState(self.state)
+        except ValueError:
+            return JobState.FAILED
+
+
+class ChangedFile(msgspec.Struct, rename="pascal", frozen=True):
+    """An entry of ``ListChangedFilesForJob``."""
+
+    file_name: str
+    last_modified_date: str | None = None
+
+
+class FilePart(msgspec.Struct, rename="pascal", frozen=True):
+    """An entry of ``DownloadPartsOfJobFilesFromCluster``."""
+
+    content: str | None = None
+    offset: int = 0
+    file_type: int = 0
+    submitted_task_info_id: int = 0
+
+
+_job_decoder: Final = msgspec.json.Decoder(JobInfo)
+_jobs_decoder: Final = msgspec.json.Decoder(list[JobInfo])
+_files_decoder: Final = msgspec.json.Decoder(list[ChangedFile] | None)
+_parts_decoder: Final = msgspec.json.Decoder(list[FilePart])
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HEAppE request, built without I/O.
+
+    Attributes:
+        method: HTTP method.
+        path: path below the HEAppE base URL.
+        what: what the call does, for error messages.
+        params: query parameters.
+        body: JSON body (the session code is added when in session mode).
+        files: multipart files ``(name, bytes)``.
+        idempotent: safe to repeat after a transient failure.
+    """
+
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    what: str
+    params: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    files: tuple[tuple[str, bytes], ...] = ()
+    idempotent: bool = True
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], response: httpx.Response, what: str) -> Any:
+    try:
+        return decoder.decode(response.content)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ResponseError(f"{SERVICE} sent an unexpected answer while {what}: {exc}") from exc
+
+
+class HEAppEProtocol:
+    """Builds HEAppE calls and parses their answers (no I/O)."""
+
+    # -- authentication ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def authenticate_lexis(access_token: str) -> Call:
+        return Call("POST", "heappe/UserAndLimitationManagement/AuthenticateLexisToken", "logging in to HEAppE",
+                    body={"Credentials": {"Username": None, "OpenIdAccessToken": access_token}})  # fmt: skip
+
+    @staticmethod
+    def parse_session_code(response: httpx.Response) -> str:
+        try:
+            code = json.loads(response.text)
+        except ValueError:
+            code = None
+        if not isinstance(code, str) or not code:
+            raise ResponseError(f"{SERVICE} sent no session code")
+        return code
+
+    # -- discovery ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def list_clusters(cluster_name: str | None = None) -> Call:
+        params = {"ClusterName": cluster_name} if cluster_name else {}
+        return Call("GET", "heappe/ClusterInformation/ListAvailableClusters", "listing clusters", params=params)
+
+    @staticmethod
+    def parse_list(response: httpx.Response, what: str) -> list[dict[str, Any]]:
+        try:
+            value = response.json()
+        except ValueError as exc:
+            raise ResponseError(f"{SERVICE} sent a body that is not JSON while {what}") from exc
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ResponseError(f"{SERVICE} sent {type(value).__name__} instead of a list while {what}")
+        return value
+
+    @staticmethod
+    def health() -> Call:
+        return Call("GET", "heappe/Health", "checking health")
+
+    # -- jobs --------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def create_job(specification: dict[str, Any]) -> Call:
+        return Call("POST", "heappe/JobManagement/CreateJob", "creating the job",
+                    body={"JobSpecification": specification}, idempotent=False)  # fmt: skip
+
+    @staticmethod
+    def submit_job(job_id: int) -> Call:
+        return Call("PUT", "heappe/JobManagement/SubmitJob", "submitting the job",
+                    body={"CreatedJobInfoId": job_id}, idempotent=False)  # fmt: skip
+
+    @staticmethod
+    def job_info(job_id: int) -> Call:
+        return Call("GET", "heappe/JobManagement/CurrentInfoForJob", "reading the job state",
+                    params={"SubmittedJobInfoId": job_id})  # fmt: skip
+
+    @staticmethod
+    def list_jobs(states: Sequence[int] = ()) -> Call:
+        params = {"JobStates": ",".join(str(s) for s in states)} if states else {}
+        return Call("GET", "heappe/JobManagement/ListJobsForCurrentUser", "listing jobs", params=params)
+
+    @staticmethod
+    def cancel_job(job_id: int) -> Call:
+        return Call("PUT", "heappe/JobManagement/CancelJob", "cancelling the job", body={"SubmittedJobInfoId": job_id})
+
+    @staticmethod
+    def delete_job(job_id: int) -> Call:
+        return Call("DELETE", "heappe/JobManagement/DeleteJob", "deleting the job",
+                    body={"SubmittedJobInfoId": job_id, "ArchiveLogs": False})  # fmt: skip
+
+    @staticmethod
+    def parse_job(response: httpx.Response, what: str) -> JobInfo:
+        return _decode(_job_decoder, response, what)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def parse_jobs(response: httpx.Response) -> list[JobInfo]:
+        return _decode(_jobs_decoder, response, "listing jobs")  # type: ignore[no-any-return]
+
+    # -- files -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def upload(job_id: int, task_id: int, files: Sequence[tuple[str, bytes]]) -> Call:
+        return Call("POST", "heappe/FileTransfer/UploadFilesToJobExecutionDir", "uploading the request",
+                    params={"JobId": job_id, "TaskId": task_id}, files=tuple(files))  # fmt: skip
+
+    @staticmethod
+    def parse_upload(response: httpx.Response) -> None:
+        entries = HEAppEProtocol.parse_list(response, "uploading the request")
+        failed = [str(e.get("FileName")) for e in entries if not e.get("Succeeded")]
+        if failed or not entries:
+            raise RemoteAPIError(f"{SERVICE} did not store {failed or 'the files'}", status_code=response.status_code,
+                                 retryable=True)  # fmt: skip
+
+    @staticmethod
+    def changed_files(job_id: int) -> Call:
+        return Call("GET", "heappe/FileTransfer/ListChangedFilesForJob", "listing the job's files",
+                    params={"SubmittedJobInfoId": job_id})  # fmt: skip
+
+    @staticmethod
+    def parse_changed_files(response: httpx.Response) -> list[ChangedFile]:
+        if response.status_code == 204 or not response.content:
+            return []
+        return _decode(_files_decoder, response, "listing the job's files") or []
+
+    @staticmethod
+    def download(job_id: int, relative_path: str) -> Call:
+        return Call("POST", "heappe/FileTransfer/DownloadFileFromCluster", f"downloading {relative_path}",
+                    body={"SubmittedJobInfoId": job_id, "RelativeFilePath": relative_path})  # fmt: skip
+
+    @staticmethod
+    def parse_download(response: httpx.Response, what: str) -> bytes | None:
+        """File bytes, or None when the job has no files yet (204)."""
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            text = json.loads(response.content)
+            if not isinstance(text, str):
+                raise TypeError(type(text).__name__)
+            return base64.b64decode(text, validate=True)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            raise ResponseError(f"{SERVICE} sent a file that is not base64 JSON while {what}") from exc
+
+    @staticmethod
+    def file_parts(job_id: int, offsets: Sequence[tuple[int, int, int]]) -> Call:
+        """Tail task files: ``offsets`` is ``(task id, file type, offset)``; type 1 is the progress file."""
+        body = {"SubmittedJobInfoId": job_id, "TaskFileOffsets": [
+            {"SubmittedTaskInfoId": t, "FileType": ft, "Offset": off} for t, ft, off in offsets]}  # fmt: skip
+        return Call("POST", "heappe/FileTransfer/DownloadPartsOfJobFilesFromCluster", "reading job progress", body=body)
+
+    @staticmethod
+    def parse_file_parts(response: httpx.Response) -> list[FilePart]:
+        return _decode(_parts_decoder, response, "reading job progress")  # type: ignore[no-any-return]
+
+
+class _Base:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenManager,
+        *,
+        auth: Literal["bearer", "session"] = "bearer",
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.auth = auth
+        self.retry = retry or RetryPolicy()
+        self.protocol = HEAppEProtocol()
+        self.session_code: str | None = None
+        self.requests = 0  # HTTP requests sent (for tests and benchmarks)
+
+    def _prepare(self, call: Call, access_token: str) -> dict[str, Any]:
+        params = dict(call.params)
+        headers: dict[str, str] = {}
+        body = None if call.body is None else dict(call.body)
+        if self.auth == "bearer" or call.path.endswith("AuthenticateLexisToken"):
+            if not call.path.endswith("AuthenticateLexisToken"):
+                headers["Authorization"] = f"Bearer {access_token}"
+        elif call.method == "GET" or call.files:
+            params["SessionCode"] = self.session_code
+        elif body is not None:
+            body["SessionCode"] = self.session_code
+        kwargs: dict[str, Any] = {"params": params or None, "headers": headers}
+        if call.files:
+            kwargs["files"] = [("files", (name, data, "application/octet-stream")) for name, data in call.files]
+        elif body is not None:
+            kwargs["content"] = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        return kwargs
+
+    @staticmethod
+    def _is_session_problem(response: httpx.Response) -> bool:
+        return response.status_code == 401
+
+
+class HEAppEClient(_Base):
+    """Synchronous HEAppE client.
+
+    Args:
+        base_url: the HEAppE instance URL (``HEAPPE_URL`` of the LEXIS resource).
+        tokens: source of LEXIS access tokens.
+        http: httpx client to reuse (not closed here).
+        auth: ``bearer`` or ``session``.
+        retry: retry policy for idempotent calls.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenManager,
+        *,
+        http: httpx.Client,
+        auth: Literal["bearer", "session"] = "bearer",
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(base_url, tokens, auth=auth, retry=retry)
+        self.http = http
+
+    def _session(self, renew: bool = False) -> None:
+        if self.auth != "session" or (self.session_code and not renew):
+            return
+        call = self.protocol.authenticate_lexis(self.tokens.access_token())
+        response = self._raw(call, self.tokens.access_token())
+        self.session_code = self.protocol.parse_session_code(check(response, SERVICE, call.what))
+
+    def _raw(self, call: Call, token: str) -> httpx.Response:
+        self.requests += 1
+        try:
+            return self.http.request(call.method, f"{self.base_url}/{call.path}", **self._prepare(call, token))
+        except QaasError:
+            raise
+        except Exception as exc:
+            raise translate(exc, SERVICE, call.what) from exc
+
+    def _once(self, call: Call) -> httpx.Response:
+        self._session()
+        response = self._raw(call, self.tokens.access_token())
+        if self._is_session_problem(response) and self.tokens.on_unauthorized():
+            self._session(renew=True)
+            response = self._raw(call, self.tokens.access_token())
+        if response.status_code == 401:
+            raise AuthenticationError(f"{SERVICE} refused the credentials while {call.what}; log in again (qaas login)")
+        return check(response, SERVICE, call.what)
+
+    def send(self, call: Call) -> httpx.Response:
+        """Send a call (retrying it if it is idempotent and the failure transient)."""
+        if call.idempotent:
+            return self.retry.call(lambda: self._once(call), call.what)
+        return self._once(call)
+
+    # convenience wrappers
+    def job_info(self, job_id: int) -> JobInfo:
+        """``CurrentInfoForJob``."""
+        call = self.protocol.job_info(job_id)
+        return self.protocol.parse_job(self.send(call), call.what)
+
+    def list_clusters(self, cluster_name: str | None = None) -> list[dict[str, Any]]:
+        """``ListAvailableClusters``."""
+        call = self.protocol.list_clusters(cluster_name)
+        return self.protocol.parse_list(self.send(call), call.what)
+
+
+class AsyncHEAppEClient(_Base):
+    """The asyncio twin of :class:`HEAppEClient`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenManager,
+        *,
+        http: httpx.AsyncClient,
+        auth: Literal["bearer", "session"] = "bearer",
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(base_url, tokens, auth=auth, retry=retry)
+        self.http = http
+
+    async def _token(self) -> str:
+        import asyncio
+
+        return await asyncio.to_thread(self.tokens.access_token)
+
+    async def _session(self, renew: bool = False) -> None:
+        if self.auth != "session" or (self.session_code and not renew):
+            return
+        token = await self._token()
+        call = self.protocol.authenticate_lexis(token)
+        response = await self._raw(call, token)
+        self.session_code = self.protocol.parse_session_code(check(response, SERVICE, call.what))
+
+    async def _raw(self, call: Call, token: str) -> httpx.Response:
+        self.requests += 1
+        try:
+            return await self.http.request(call.method, f"{self.base_url}/{call.path}", **self._prepare(call, token))
+        except QaasError:
+            raise
+        except Exception as exc:
+            raise translate(exc, SERVICE, call.what) from exc
+
+    async def _once(self, call: Call) -> httpx.Response:
+        await self._session()
+        response = await self._raw(call, await self._token())
+        if self._is_session_problem(response) and self.tokens.on_unauthorized():
+            await self._session(renew=True)
+            response = await self._raw(call, await self._token())
+        if response.status_code == 401:
+            raise AuthenticationError(f"{SERVICE} refused the credentials while {call.what}; log in again (qaas login)")
+        return check(response, SERVICE, call.what)
+
+    async def send(self, call: Call) -> httpx.Response:
+        """Send a call (retrying it if it is idempotent and the failure transient)."""
+        if call.idempotent:
+            return await self.retry.acall(lambda: self._once(call), call.what)
+        return await self._once(call)
+
+    async def job_info(self, job_id: int) -> JobInfo:
+        """``CurrentInfoForJob``."""
+        call = self.protocol.job_info(job_id)
+        return self.protocol.parse_job(await self.send(call), call.what)

@@ -1,0 +1,507 @@
+"""Jobs: one HEAppE job per batch, followed to its result.
+
+A :class:`Job` (sync) or :class:`AsyncJob` (asyncio) knows both ids — the HEAppE job and, once the worker reports
+it, the IQM job — and turns HEAppE states plus the worker's ``progress.json`` into :class:`ProgressEvent` s:
+``created``, ``uploaded``, ``queued``, ``running``, ``qpu_queued``, ``qpu_processing``, ``done`` (or ``failed`` /
+``cancelled``). Polling adapts: quick at first, then backing off to ``poll_max`` (HEAppE itself refreshes job
+states every 30 s), about one request per second at most on average. Waits are always bounded by the caller's
+timeout. The state logic (:class:`_Tracker`) is shared by both twins; only the I/O differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from qaas_core._errors import JobFailedError, PayloadError, QaasError, RemoteAPIError
+from qaas_core._heappe import FilePart, JobInfo, JobState
+from qaas_core._result import Result, ResultDocument, decode_result
+
+if TYPE_CHECKING:
+    from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient
+    from qaas_core._ledger import Ledger
+
+__all__ = ["AsyncJob", "Job", "JobTimeoutError", "ProgressEvent"]
+
+logger = logging.getLogger(__name__)
+
+POLL_FIRST: Final = 0.5
+POLL_GROWTH: Final = 1.5
+PROGRESS_FILE_TYPE: Final = 1
+RESULT_FILES: Final = ("result.json.gz", "result.json")
+ORDER: Final = ("created", "uploaded", "queued", "running", "qpu_queued", "qpu_processing", "done")
+TERMINAL: Final = frozenset({"done", "failed", "cancelled"})
+
+
+class JobTimeoutError(QaasError):
+    """The job did not finish within the time given; it keeps running (wait again, or cancel it)."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a job.
+
+    Attributes:
+        kind: ``created``, ``uploaded``, ``queued``, ``running``, ``qpu_queued``, ``qpu_processing``, ``done``,
+            ``failed`` or ``cancelled``.
+        timestamp: when qaas saw it (seconds since the epoch).
+        detail: extra facts (``queue_position``, ``iqm_job_id``, ``heappe_state`` …).
+    """
+
+    kind: str
+    timestamp: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class _Tracker:
+    """Job state shared by :class:`Job` and :class:`AsyncJob` (no I/O)."""
+
+    def __init__(self, submission_id: str, heappe_job_id: int, heappe_task_id: int, poll_max: float) -> None:
+        self.submission_id = submission_id
+        self.heappe_job_id = heappe_job_id
+        self.heappe_task_id = heappe_task_id
+        self.iqm_job_id: str | None = None
+        self.state: str = "uploaded"
+        self.heappe_state = JobState.CONFIGURING
+        self.events: list[ProgressEvent] = []
+        self.listeners: list[Callable[[ProgressEvent], None]] = []
+        self.progress_offset = 0
+        self.progress_tail = ""
+        self.queue_position: int | None = None
+        self.error_message: str | None = None
+        self.poll_max = poll_max
+        self.delay = POLL_FIRST
+        self.polls = 0
+
+    def emit(self, kind: str, **detail: Any) -> None:
+        if self.events and self.events[-1].kind == kind and kind not in ("qpu_queued",):
+            return
+        if (
+            kind not in TERMINAL
+            and self.state in ORDER
+            and kind in ORDER
+            and ORDER.index(kind) < ORDER.index(self.state)
+        ):
+            return  # never move backwards
+        event = ProgressEvent(kind, time.time(), detail)
+        self.events.append(event)
+        self.state = kind
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a listener must not break the job
+                logger.exception("progress listener failed")
+
+    def apply_info(self, info: JobInfo) -> None:
+        self.heappe_state = info.job_state
+        task = info.tasks[0] if info.tasks else None
+        if task is not None and task.error_message:
+            self.error_message = task.error_message
+        state = info.job_state
+        if state in (JobState.SUBMITTED, JobState.QUEUED, JobState.WAITING_FOR_SERVICE_ACCOUNT):
+            self.emit("queued", heappe_state=int(state))
+        elif state == JobState.RUNNING:
+            self.emit("running", heappe_state=int(state))
+
+    def apply_progress(self, parts: list[FilePart]) -> None:
+        for part in parts:
+            if part.file_type != PROGRESS_FILE_TYPE or not part.content:
+                continue
+            self.progress_offset += len(part.content.encode())
+            text = self.progress_tail + part.content
+            lines = text.split("\n")
+            self.progress_tail = lines.pop()
+            for line in lines:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    self._worker_event(event)
+
+    def _worker_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if event.get("iqm_job_id"):
+            self.iqm_job_id = str(event["iqm_job_id"])
+        if kind in ("submitted", "attached"):
+            self.emit("qpu_queued", iqm_job_id=self.iqm_job_id)
+        elif kind == "qpu_queued":
+            self.queue_position = event.get("queue_position")
+            self.emit("qpu_queued", iqm_job_id=self.iqm_job_id, queue_position=self.queue_position)
+        elif kind == "qpu_processing":
+            self.queue_position = None
+            self.emit("qpu_processing", iqm_job_id=self.iqm_job_id)
+
+    def next_delay(self) -> float:
+        delay = self.delay
+        self.delay = min(self.poll_max, self.delay * POLL_GROWTH)
+        return delay
+
+    @property
+    def running(self) -> bool:
+        return self.heappe_state == JobState.RUNNING
+
+    def result_paths(self) -> list[str]:
+        return [f"/{self.heappe_task_id}/{name}" for name in RESULT_FILES]
+
+    def failure(self, document: ResultDocument | None, stderr: str | None) -> JobFailedError:
+        state = {JobState.CANCELED: "cancelled", JobState.DELETED: "deleted"}.get(self.heappe_state, "failed")
+        if document is not None:
+            self.iqm_job_id = document.iqm_job_id or self.iqm_job_id
+            if document.status == "cancelled":
+                state = "cancelled"
+        reasons = [e.message for e in document.errors] if document is not None else []
+        if not reasons and self.error_message:
+            reasons.append(self.error_message)
+        if not reasons and stderr:
+            reasons.append(stderr.strip().splitlines()[-1] if stderr.strip() else "")
+        hint = {
+            "cancelled": "the job was cancelled; submit again if you still need it",
+            "deleted": "the job was deleted on the cluster",
+        }.get(state, "see the reason above; fix the input or retry later")
+        message = (
+            f"job {self.submission_id} (HEAppE {self.heappe_job_id}, IQM {self.iqm_job_id or '-'}) {state}: "
+            f"{'; '.join(r for r in reasons if r) or 'no reason given'} — {hint}"
+        )
+        return JobFailedError(message, heappe_job_id=self.heappe_job_id, iqm_job_id=self.iqm_job_id, state=state)
+
+
+def _decode_result_file(data: bytes) -> ResultDocument:
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise PayloadError(f"the result file is not valid gzip: {exc}") from exc
+    return decode_result(data)
+
+
+def _missing(exc: RemoteAPIError) -> bool:
+    return exc.status_code in (400, 404)
+
+
+class _JobBase:
+    def __init__(self, tracker: _Tracker, ledger: Ledger | None, resource: str) -> None:
+        self._t = tracker
+        self._ledger = ledger
+        self.resource = resource
+        self._result: Result | None = None
+
+    @property
+    def submission_id(self) -> str:
+        """The client-generated id of this submission (also the ledger key)."""
+        return self._t.submission_id
+
+    @property
+    def heappe_job_id(self) -> int:
+        """The HEAppE job id."""
+        return self._t.heappe_job_id
+
+    @property
+    def iqm_job_id(self) -> str | None:
+        """The IQM job id, once the worker has reported it."""
+        return self._t.iqm_job_id
+
+    @property
+    def events(self) -> list[ProgressEvent]:
+        """Progress events seen so far."""
+        return list(self._t.events)
+
+    @property
+    def state(self) -> str:
+        """The latest progress kind (see :class:`ProgressEvent`)."""
+        return self._t.state
+
+    @property
+    def queue_position(self) -> int | None:
+        """Position in the QPU queue, when the IQM server reports it."""
+        return self._t.queue_position
+
+    @property
+    def polls(self) -> int:
+        """Status polls made so far."""
+        return self._t.polls
+
+    def on_progress(self, callback: Callable[[ProgressEvent], None]) -> None:
+        """Call ``callback`` with every new :class:`ProgressEvent` (also those already seen)."""
+        for event in self._t.events:
+            callback(event)
+        self._t.listeners.append(callback)
+
+    def _record(self, **fields: Any) -> None:
+        if self._ledger is not None:
+            with contextlib.suppress(QaasError):
+                self._ledger.update(self.submission_id, **fields)
+
+    def _cached_result(self) -> Result | None:
+        if self._result is not None:
+            return self._result
+        if self._ledger is None:
+            return None
+        data = self._ledger.load_result(self.submission_id)
+        if data is None:
+            return None
+        self._result = Result(_decode_result_file(data), heappe_job_id=self.heappe_job_id)
+        self._t.iqm_job_id = self._result.iqm_job_id
+        return self._result
+
+    def _finish(self, data: bytes) -> Result:
+        document = _decode_result_file(data)
+        if document.submission_id != self.submission_id:
+            raise PayloadError(
+                f"the result on the cluster belongs to submission {document.submission_id}, not {self.submission_id}"
+            )
+        self._t.iqm_job_id = document.iqm_job_id or self._t.iqm_job_id
+        if self._ledger is not None:
+            self._ledger.store_result(self.submission_id, data)
+        self._record(state="completed", iqm_job_id=self._t.iqm_job_id, calibration_set_id=document.calibration_set_id)
+        self._t.emit("done", iqm_job_id=self._t.iqm_job_id)
+        self._result = Result(document, heappe_job_id=self.heappe_job_id)
+        return self._result
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.submission_id} heappe={self.heappe_job_id} "
+                f"iqm={self.iqm_job_id or '-'} {self.state}>")  # fmt: skip
+
+
+class Job(_JobBase):
+    """A submitted batch (synchronous API). Get one from ``QaasClient.submit`` or ``QaasClient.retrieve``."""
+
+    def __init__(self, tracker: _Tracker, heappe: HEAppEClient, ledger: Ledger | None, resource: str) -> None:
+        super().__init__(tracker, ledger, resource)
+        self._heappe = heappe
+
+    def status(self) -> str:
+        """Poll once and return the latest progress kind.
+
+        Raises:
+            QaasError: the cluster could not be asked (typed; transient failures are retried first).
+        """
+        if self._cached_result() is not None:
+            return "done"
+        t = self._t
+        t.polls += 1
+        info = self._heappe.job_info(t.heappe_job_id)
+        t.apply_info(info)
+        if t.running or info.job_state.terminal:
+            self._read_progress()
+        self._record(state=_ledger_state(t), iqm_job_id=t.iqm_job_id)
+        return t.state
+
+    def _read_progress(self) -> None:
+        call = self._heappe.protocol.file_parts(
+            self._t.heappe_job_id, [(self._t.heappe_task_id, PROGRESS_FILE_TYPE, self._t.progress_offset)]
+        )
+        with contextlib.suppress(RemoteAPIError):
+            self._t.apply_progress(self._heappe.protocol.parse_file_parts(self._heappe.send(call)))
+
+    def wait(self, timeout: float | None = None, *, show_progress: bool = False) -> str:
+        """Wait until the job ends on the cluster; returns the final HEAppE-side kind (``running`` → ended).
+
+        Raises:
+            JobTimeoutError: not finished within ``timeout`` seconds (the job keeps running).
+        """
+        if self._cached_result() is not None:
+            return "done"
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = _ProgressBar(self) if show_progress else None
+        try:
+            while True:
+                self.status()
+                if self._t.heappe_state.terminal:
+                    return self._t.state
+                delay = self._t.next_delay()
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise JobTimeoutError(
+                            f"job {self.submission_id} (HEAppE {self.heappe_job_id}) is still {self._t.state} after "
+                            f"{timeout} s; wait again or cancel it"
+                        )
+                    delay = min(delay, left)
+                time.sleep(delay)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def result(self, timeout: float | None = None, *, show_progress: bool = False) -> Result:
+        """Wait for the job and return its results (downloaded once, then served from the ledger).
+
+        Raises:
+            JobFailedError: the job failed or was cancelled (with both ids and the reason).
+            JobTimeoutError: not finished within ``timeout``.
+        """
+        cached = self._cached_result()
+        if cached is not None:
+            return cached
+        self.wait(timeout, show_progress=show_progress)
+        data = self._download_result()
+        if self._t.heappe_state == JobState.FINISHED and data is not None:
+            document = _decode_result_file(data)
+            if document.status == "completed":
+                return self._finish(data)
+        document = _decode_result_file(data) if data is not None else None
+        error = self._t.failure(document, None if document else self._stderr())
+        self._record(state=error.state if error.state in ("failed", "cancelled") else "failed", error=error.message)
+        self._t.emit("cancelled" if error.state == "cancelled" else "failed")
+        raise error
+
+    def _download_result(self) -> bytes | None:
+        for path in self._t.result_paths():
+            call = self._heappe.protocol.download(self._t.heappe_job_id, path)
+            try:
+                data = self._heappe.protocol.parse_download(self._heappe.send(call), call.what)
+            except RemoteAPIError as exc:
+                if _missing(exc):
+                    continue
+                raise
+            if data is not None:
+                return data
+        return None
+
+    def _stderr(self) -> str | None:
+        call = self._heappe.protocol.download(self._t.heappe_job_id, f"/{self._t.heappe_task_id}/stderr.txt")
+        with contextlib.suppress(QaasError):
+            data = self._heappe.protocol.parse_download(self._heappe.send(call), call.what)
+            return data.decode("utf-8", "replace")[-2000:] if data else None
+        return None
+
+    def cancel(self) -> None:
+        """Cancel the job (HEAppE kills the worker, which cancels the IQM job).
+
+        Raises:
+            RemoteAPIError: HEAppE refused (e.g. the job already ended).
+        """
+        self._heappe.send(self._heappe.protocol.cancel_job(self._t.heappe_job_id))
+        self._record(state="cancelled")
+        self._t.emit("cancelled")
+
+
+class AsyncJob(_JobBase):
+    """The asyncio twin of :class:`Job`."""
+
+    def __init__(self, tracker: _Tracker, heappe: AsyncHEAppEClient, ledger: Ledger | None, resource: str) -> None:
+        super().__init__(tracker, ledger, resource)
+        self._heappe = heappe
+
+    async def status(self) -> str:
+        """Poll once and return the latest progress kind."""
+        import asyncio
+
+        if self._cached_result() is not None:
+            return "done"
+        t = self._t
+        t.polls += 1
+        t.apply_info(await self._heappe.job_info(t.heappe_job_id))
+        if t.running or t.heappe_state.terminal:
+            call = self._heappe.protocol.file_parts(
+                t.heappe_job_id, [(t.heappe_task_id, PROGRESS_FILE_TYPE, t.progress_offset)]
+            )
+            with contextlib.suppress(RemoteAPIError):
+                t.apply_progress(self._heappe.protocol.parse_file_parts(await self._heappe.send(call)))
+        await asyncio.to_thread(self._record, state=_ledger_state(t), iqm_job_id=t.iqm_job_id)
+        return t.state
+
+    async def wait(self, timeout: float | None = None) -> str:
+        """Wait until the job ends on the cluster.
+
+        Raises:
+            JobTimeoutError: not finished within ``timeout`` seconds (the job keeps running).
+        """
+        import asyncio
+
+        if self._cached_result() is not None:
+            return "done"
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            await self.status()
+            if self._t.heappe_state.terminal:
+                return self._t.state
+            delay = self._t.next_delay()
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise JobTimeoutError(f"job {self.submission_id} is still {self._t.state} after {timeout} s")
+                delay = min(delay, left)
+            await asyncio.sleep(delay)
+
+    async def result(self, timeout: float | None = None) -> Result:
+        """Wait for the job and return its results.
+
+        Raises:
+            JobFailedError: the job failed or was cancelled.
+            JobTimeoutError: not finished within ``timeout``.
+        """
+        import asyncio
+
+        cached = self._cached_result()
+        if cached is not None:
+            return cached
+        await self.wait(timeout)
+        data = None
+        for path in self._t.result_paths():
+            call = self._heappe.protocol.download(self._t.heappe_job_id, path)
+            try:
+                data = self._heappe.protocol.parse_download(await self._heappe.send(call), call.what)
+            except RemoteAPIError as exc:
+                if _missing(exc):
+                    continue
+                raise
+            if data is not None:
+                break
+        if self._t.heappe_state == JobState.FINISHED and data is not None:
+            document = _decode_result_file(data)
+            if document.status == "completed":
+                return await asyncio.to_thread(self._finish, data)
+        document = _decode_result_file(data) if data is not None else None
+        error = self._t.failure(document, None)
+        self._record(state="cancelled" if error.state == "cancelled" else "failed", error=error.message)
+        raise error
+
+    async def cancel(self) -> None:
+        """Cancel the job."""
+        await self._heappe.send(self._heappe.protocol.cancel_job(self._t.heappe_job_id))
+        self._record(state="cancelled")
+        self._t.emit("cancelled")
+
+
+def _ledger_state(t: _Tracker) -> str:
+    if t.heappe_state == JobState.RUNNING:
+        return "running"
+    if t.heappe_state in (JobState.SUBMITTED, JobState.QUEUED, JobState.WAITING_FOR_SERVICE_ACCOUNT):
+        return "queued"
+    if t.heappe_state == JobState.CONFIGURING:
+        return "uploaded"
+    return "running"  # terminal states are recorded by result()
+
+
+class _ProgressBar:
+    """A rich progress display of a job's events (terminal or notebook)."""
+
+    def __init__(self, job: _JobBase) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                  transient=False)  # fmt: skip
+        self._progress.start()
+        self._task = self._progress.add_task(f"job {job.heappe_job_id}: {job.state}", total=None)
+        self._job = job
+        job.on_progress(self._update)
+
+    def _update(self, event: ProgressEvent) -> None:
+        extra = ""
+        if event.detail.get("queue_position") is not None:
+            extra = f" (queue position {event.detail['queue_position']})"
+        self._progress.update(self._task, description=f"job {self._job.heappe_job_id}: {event.kind}{extra}")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._job._t.listeners.remove(self._update)
+        self._progress.stop()

@@ -1,0 +1,321 @@
+"""``qaas``: log in, look at backends and calibrations, run OpenQASM 3 files, follow jobs, serve the emulator.
+
+Exit codes: 0 success, 1 other qaas error, 2 usage or invalid input, 3 the job failed or was cancelled,
+4 authentication, 5 configuration, 6 network or service unavailable, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qaas_core._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    JobFailedError,
+    QaasError,
+    RemoteAPIError,
+    ResponseError,
+    TransportError,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from qaas_core._client import QaasClient
+
+__all__ = ["main"]
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _client(args: argparse.Namespace) -> QaasClient:
+    from qaas_core._client import QaasClient
+
+    return QaasClient(profile=args.profile, project=getattr(args, "project", None),
+                      resource=getattr(args, "resource", None))  # fmt: skip
+
+
+# -- commands ------------------------------------------------------------------------------------------------------
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from qaas_core._auth import TokenManager
+    from qaas_core._config import load_settings
+
+    settings = load_settings(args.profile)
+    tokens = TokenManager(settings)
+    out = _console()
+    try:
+        if args.username:
+            import getpass
+
+            tokens.login_with_password(args.username, getpass.getpass(f"password for {args.username}: "))
+        else:
+            flow = tokens.start_device_flow(offline=args.offline)
+            out.print(f"Open [bold]{flow.verification_uri_complete}[/bold]")
+            out.print(f"and confirm the code [bold]{flow.user_code}[/bold] (valid for "
+                      f"{int(flow.expires_at - time.time())} s). Waiting…")  # fmt: skip
+            tokens.complete_device_flow(flow, timeout=args.timeout)
+        claims = tokens.claims()
+        out.print(f"Logged in as [bold]{claims.get('preferred_username', claims.get('sub', '?'))}[/bold]; "
+                  f"tokens cached in {settings.data_dir / 'tokens.json'} (mode 0600).")  # fmt: skip
+    finally:
+        tokens.close()
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from qaas_core._auth import TokenManager
+    from qaas_core._config import load_settings
+
+    tokens = TokenManager(load_settings(args.profile))
+    try:
+        had = tokens.logout()
+    finally:
+        tokens.close()
+    _console().print("Logged out." if had else "No cached login for this profile.")
+    return 0
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        claims = client.tokens.claims()
+        s = client.settings
+        rows = {
+            "user": claims.get("preferred_username", claims.get("sub", "?")),
+            "token valid until": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(claims.get("exp", 0)))),
+            "profile": s.profile, "project": s.project or "-", "resource": s.resource or "-",
+            "data directory": str(s.data_dir),
+        }  # fmt: skip
+        out = _console()
+        for key, value in rows.items():
+            out.print(f"{key:>18}: {value}")
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    with _client(args) as client:
+        resources = client.backends(args.project)
+    table = Table(title=f"Quantum resources of {args.project or client.settings.project}")
+    for col in ("resource", "location (cluster)", "aggregation", "technology", "allocation", "HEAppE"):
+        table.add_column(col)
+    for r in resources:
+        table.add_row(r.name, r.location, r.aggregation, r.technology or "-",
+                      "-" if r.allocation is None else f"{r.allocation:g}", r.heappe_url)  # fmt: skip
+    _console().print(table)
+    return 0
+
+
+def calibration_table(calibration: Any) -> Any:
+    """A rich table of per-qubit figures of a calibration."""
+    from rich.table import Table
+
+    table = Table(title=f"{calibration.device or 'device'} — calibration set {calibration.calibration_set_id}")
+    for col in ("qubit", "T1 (µs)", "T2 (µs)", "prx fidelity", "readout 0→1", "readout 1→0", "couplings"):
+        table.add_column(col, justify="right")
+    pairs = calibration.coupling_graph()
+    for q in calibration.qubits:
+        t1, t2 = calibration.metrics.t1.get(q), calibration.metrics.t2.get(q)
+        f = calibration.fidelity("prx", (q,))
+        ro = calibration.metrics.readout_error.get(q)
+        table.add_row(q, "-" if t1 is None else f"{t1 * 1e6:.1f}", "-" if t2 is None else f"{t2 * 1e6:.1f}",
+                      "-" if f is None else f"{f:.5f}", "-" if ro is None else f"{ro[0]:.3f}",
+                      "-" if ro is None else f"{ro[1]:.3f}", str(sum(q in p for p in pairs)))  # fmt: skip
+    return table
+
+
+def cmd_calibration(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        calibration = client.calibration(refresh=args.refresh, calibration_set_id=args.set)
+    if args.json:
+        sys.stdout.write(calibration.to_json().decode() + "\n")
+        return 0
+    _console().print(calibration_table(calibration))
+    if args.plot:
+        from qaas_core._plot import plot_topology
+
+        path = plot_topology(calibration, Path(args.plot))
+        _console().print(f"Topology picture written to {path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qaas_core._qasm3 import circuit_from_qasm3
+
+    source = Path(args.file).read_text(encoding="utf-8")
+    with _client(args) as client:
+        calibration = client.calibration()
+        circuit = circuit_from_qasm3(source, calibration, name=Path(args.file).stem)
+        job = client.submit(circuit, args.shots, calibration=calibration, memory=False)
+        out = _console(stderr=True)
+        out.print(f"submitted {job.submission_id} (HEAppE job {job.heappe_job_id})")
+        if args.no_wait:
+            sys.stdout.write(job.submission_id + "\n")
+            return 0
+        result = job.result(timeout=args.timeout, show_progress=sys.stderr.isatty())
+    return _print_counts(result, args.json)
+
+
+def _print_counts(result: Any, as_json: bool) -> int:
+    if as_json:
+        doc = {"submission_id": result.submission_id, "heappe_job_id": result.heappe_job_id,
+               "iqm_job_id": result.iqm_job_id, "calibration_set_id": result.calibration_set_id,
+               "counts": [result.counts(i) for i in range(len(result))]}  # fmt: skip
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return 0
+    from rich.table import Table
+
+    for i, circuit in enumerate(result.circuits):
+        table = Table(title=f"{circuit.name}: {circuit.shots} shots, keys {list(circuit.keys)}")
+        table.add_column("bits")
+        table.add_column("count", justify="right")
+        for bits, count in sorted(result.counts(i).items(), key=lambda kv: -kv[1])[:32]:
+            table.add_row(bits, str(count))
+        _console().print(table)
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    with _client(args) as client:
+        if args.action == "list":
+            table = Table(title="qaas jobs (newest first)")
+            for col in ("submission", "HEAppE", "IQM job", "resource", "state", "circuits", "shots", "created"):
+                table.add_column(col)
+            for e in client.jobs(state=args.state, limit=args.limit):
+                table.add_row(e.submission_id[:8], str(e.heappe_job_id or "-"), (e.iqm_job_id or "-")[:8], e.resource,
+                              e.state, str(e.circuits), str(e.shots), e.created[:19])  # fmt: skip
+            _console().print(table)
+            return 0
+        if not args.id:
+            raise ValidationError(f"`qaas jobs {args.action}` needs a job id (submission, HEAppE or IQM id)")
+        job = client.retrieve(args.id)
+        if args.action == "show":
+            entry = client.ledger.get(args.id)
+            state = job.status() if not entry.is_terminal else entry.state
+            for key, value in {**entry.__dict__, "live state": state}.items():
+                if key != "meta":
+                    _console().print(f"{key:>20}: {value}")
+            return 0
+        if args.action == "wait":
+            _console().print(job.wait(timeout=args.timeout, show_progress=sys.stderr.isatty()))
+            return 0
+        if args.action == "result":
+            return _print_counts(job.result(timeout=args.timeout), args.json)
+        job.cancel()
+        _console().print(f"cancelled {job.submission_id} (HEAppE job {job.heappe_job_id})")
+        return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from qaas_core.emulator._embedded import serve_forever
+
+    return serve_forever(device=args.device, port=args.port, state_dir=Path(args.state_dir) if args.state_dir else None,
+                         noise=not args.noiseless)  # fmt: skip
+
+
+# -- parser ---------------------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qaas", description="Run quantum programs on IQM computers via LEXIS/HEAppE.")
+    p.add_argument("--profile", help="configuration profile (lexis, emulator, or one from the config file)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    login = sub.add_parser("login", help="log in to LEXIS (device flow; --username for a service account)")
+    login.add_argument("--offline", action="store_true", help="ask for an offline token (long-lived)")
+    login.add_argument("--username", help="service account: use the password grant")
+    login.add_argument("--timeout", type=float, default=300.0)
+    login.set_defaults(fn=cmd_login)
+    sub.add_parser("logout", help="revoke and delete cached tokens").set_defaults(fn=cmd_logout)
+    who = sub.add_parser("whoami", help="who is logged in, and the active settings")
+    who.set_defaults(fn=cmd_whoami)
+
+    for name, fn, helptext in (("backends", cmd_backends, "quantum resources of the project"),):
+        b = sub.add_parser(name, help=helptext)
+        b.add_argument("--project")
+        b.set_defaults(fn=fn)
+
+    cal = sub.add_parser("calibration", help="calibration of the resource")
+    cal.add_argument("action", choices=["show"])
+    cal.add_argument("--project")
+    cal.add_argument("--resource")
+    cal.add_argument("--refresh", action="store_true", help="fetch even if the cached one is fresh")
+    cal.add_argument("--set", help="a pinned calibration set id")
+    cal.add_argument("--plot", metavar="OUT.png", help="also draw the topology coloured by fidelity")
+    cal.add_argument("--json", action="store_true", help="print the calibration as qaas.calibration/1 JSON")
+    cal.set_defaults(fn=cmd_calibration)
+
+    run = sub.add_parser("run", help="run an OpenQASM 3 file")
+    run.add_argument("file")
+    run.add_argument("--shots", type=int, default=1000)
+    run.add_argument("--project")
+    run.add_argument("--resource")
+    run.add_argument("--timeout", type=float, default=None, help="stop waiting after this many seconds")
+    run.add_argument("--no-wait", action="store_true", help="print the submission id and return")
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(fn=cmd_run)
+
+    jobs = sub.add_parser("jobs", help="jobs in the local ledger")
+    jobs.add_argument("action", choices=["list", "show", "wait", "result", "cancel"])
+    jobs.add_argument("id", nargs="?", help="submission id, HEAppE job id or IQM job id")
+    jobs.add_argument("--state", action="append", help="list: only these states")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--timeout", type=float, default=None)
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(fn=cmd_jobs)
+
+    emu = sub.add_parser("emulator", help="the local emulator of LEXIS + HEAppE + IQM")
+    emu.add_argument("action", choices=["serve"])
+    emu.add_argument("--device", default="garnet20")
+    emu.add_argument("--port", type=int, default=8765)
+    emu.add_argument("--state-dir", help="keep state here across restarts (default: the qaas data directory)")
+    emu.add_argument("--noiseless", action="store_true")
+    emu.set_defaults(fn=cmd_emulator)
+    return p
+
+
+EXIT_CODES: dict[type[QaasError], int] = {
+    JobFailedError: 3,
+    AuthenticationError: 4,
+    ConfigurationError: 5,
+    TransportError: 6,
+    RemoteAPIError: 6,
+    ResponseError: 6,
+    ValidationError: 2,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``qaas``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted")
+        return 130
+    except QaasError as exc:
+        code = next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), 1)
+        _console(stderr=True).print(f"[red]{type(exc).__name__}[/red]: {exc}", markup=True)
+        return code
+    except OSError as exc:
+        _console(stderr=True).print(f"[red]error[/red]: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
