@@ -252,7 +252,7 @@ def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api)
     assert again.json() == sc  # same code while the session is valid
 
     ids = api.target(sc)
-    job = api.created(sc, api.spec(ids, SubProjectIdentifier="sub-a"))
+    job = api.created(sc, {**api.spec(ids), "SubProjectIdentifier": "sub-a"})
     assert job["State"] == 1
     assert [t["State"] for t in job["Tasks"]] == [1]
     assert job["SubmitTime"] is None and job["StartTime"] is None and job["TotalAllocatedTime"] is None
