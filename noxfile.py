@@ -17,7 +17,7 @@ nox.options.sessions = [
     "typecheck",
     "tests-core",
     "conformance",
-    "tests-worker",
+    "tests-emulator",
     "tests-qiskit",
     "tests-cirq",
     "tests-pennylane",
@@ -29,6 +29,7 @@ CORE = "packages/qaas-core"
 ADAPTERS = {"qiskit": "packages/qaas-qiskit", "cirq": "packages/qaas-cirq", "pennylane": "packages/qaas-pennylane"}
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "numpy>=2.0"]
 IQM_CLIENT = "iqm-client==36.*"
+FULL_CORE = "emulator,worker"  # the embedded emulator runs the real cluster side, which needs iqm-client
 
 
 def _install(session: nox.Session, *packages: str, extras: str = "") -> None:
@@ -77,7 +78,7 @@ def conformance(session: nox.Session) -> None:
     _pytest(session, "tests/conformance")
 
 
-@nox.session(name="tests-worker", python=PYTHON)
+@nox.session(name="tests-emulator", python=PYTHON)
 def tests_worker(session: nox.Session) -> None:
     """The emulated IQM server under unmodified iqm-client, and the cluster-side worker that uses it."""
     _install(session, CORE, extras="emulator,worker")
@@ -87,41 +88,41 @@ def tests_worker(session: nox.Session) -> None:
 @nox.session(name="tests-qiskit", python=PYTHON)
 def tests_qiskit(session: nox.Session) -> None:
     """qaas-qiskit with qaas-core only."""
-    _install(session, CORE, ADAPTERS["qiskit"])
+    _install(session, CORE, ADAPTERS["qiskit"], extras=FULL_CORE)
     _pytest(session, "tests/qiskit")
 
 
 @nox.session(name="tests-cirq", python=PYTHON)
 def tests_cirq(session: nox.Session) -> None:
     """qaas-cirq with qaas-core only."""
-    _install(session, CORE, ADAPTERS["cirq"])
+    _install(session, CORE, ADAPTERS["cirq"], extras=FULL_CORE)
     _pytest(session, "tests/cirq")
 
 
 @nox.session(name="tests-pennylane", python=PYTHON)
 def tests_pennylane(session: nox.Session) -> None:
     """qaas-pennylane with qaas-core only."""
-    _install(session, CORE, ADAPTERS["pennylane"])
+    _install(session, CORE, ADAPTERS["pennylane"], extras=FULL_CORE)
     _pytest(session, "tests/pennylane")
 
 
 @nox.session(python=PYTHON)
 def cross(session: nox.Session) -> None:
     """The same programs through every front end (all packages together)."""
-    _install(session, CORE, *ADAPTERS.values())
+    _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE)
+    session.install("qiskit-aer>=0.17")
     _pytest(session, "tests/cross")
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks; numbers go to benchmarks/results.json and benchmarks/results.md."""
-    _install(session, CORE)
+    _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE)
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The main job: a guided tour on the embedded device profiles."""
-    _install(session, CORE)
-    session.install("rich>=13")
+    _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE + ",plot")
     session.run("python", "examples/demo.py", *session.posargs)

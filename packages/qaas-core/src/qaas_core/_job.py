@@ -69,7 +69,7 @@ class _Tracker:
         self.heappe_job_id = heappe_job_id
         self.heappe_task_id = heappe_task_id
         self.iqm_job_id: str | None = None
-        self.state: str = "uploaded"
+        self.state: str = ""
         self.heappe_state = JobState.CONFIGURING
         self.events: list[ProgressEvent] = []
         self.listeners: list[Callable[[ProgressEvent], None]] = []

@@ -39,14 +39,16 @@ def build_subsystems(config: EmulatorConfig) -> list[Subsystem]:
     """The services of one emulator, sharing ``config``."""
     from qaas_core.emulator._iqm_server import IQMServer
 
-    subsystems: list[Subsystem] = [IQMServer(config)]
-    with contextlib.suppress(ImportError):  # LEXIS and HEAppE join as they land
-        from qaas_core.emulator._heappe import HEAppE
-        from qaas_core.emulator._lexis import Lexis
+    from qaas_core.emulator._heappe import HEAppE
+    from qaas_core.emulator._lexis import Lexis
+    from qaas_core.emulator._worker_service import WorkerService
 
-        lexis = Lexis(config)
-        subsystems += [lexis, HEAppE(config, lexis)]
-    return subsystems
+    lexis = Lexis(config)
+    worker = WorkerService(config)
+    heappe = HEAppE(config, lexis)
+    base_environment = heappe._task_environment
+    heappe.cluster._environment = lambda: {**base_environment(), **worker.environment()}
+    return [IQMServer(config), lexis, heappe, worker]
 
 
 def create_app(config: EmulatorConfig | None = None) -> Starlette:

@@ -607,16 +607,21 @@ class Cluster:
                 proc.popen.wait(timeout=5)
 
     def stop(self) -> None:
-        """Kill every process; their tasks end Failed."""
+        """Kill every process; tasks still running end Failed (those that had just ended are recorded as such)."""
         now = time.time()
         for task_id, proc in list(self._procs.items()):
-            self._kill_now(task_id)
             job = self._jobs.get(proc.job_id)
             task = job.task(task_id) if job else None
-            if job is not None and task is not None and task.state == State.RUNNING:
+            if job is None or task is None or task.state != State.RUNNING:
+                self._kill_now(task_id)
+                continue
+            if proc.popen.poll() is None:
+                self._kill_now(task_id)
                 self._end(task, State.FAILED, now, _RESTART_MESSAGE)
-                update_job_state(job)
-                self.save(job)
+            else:
+                self._watch(job, task, now)
+            update_job_state(job)
+            self.save(job)
 
 
 def _kill_group(popen: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -33,6 +33,7 @@ class EmulatorConfig:
         refresh_token_seconds: LEXIS refresh-token lifetime (offline tokens do not expire).
         realm: LEXIS (Keycloak) realm name.
         worker_command: how a HEAppE command template starts the cluster-side worker (argv prefix).
+        worker_service: run a long-lived ``qaas-worker serve`` so tasks start without importing iqm-client.
     """
 
     device: str = "garnet20"
@@ -52,6 +53,7 @@ class EmulatorConfig:
     refresh_token_seconds: float = 1800.0
     realm: str = "lexis"
     worker_command: tuple[str, ...] = ()
+    worker_service: bool = True
 
     def __post_init__(self) -> None:
         if not self.quantum_computer:

@@ -190,7 +190,6 @@ class FaultInjector:
         self._rules: list[FaultRule] = []
         self._hooks: dict[str, Callable[[], None]] = {}
         self._rng = random.Random(seed)  # noqa: S311 - fault draws, not cryptography
-        self._admin_served = False
         self.add(rules, check_actions=False)
 
     @classmethod
@@ -263,11 +262,7 @@ class FaultInjector:
         return Route(path, _Gate(self, request_response(endpoint)), methods=list(methods), name=endpoint.__name__)
 
     def admin_routes(self) -> list[BaseRoute]:
-        """The ``/_emulator/faults`` routes; only the first caller gets them (one admin endpoint per app)."""
-        with self._lock:
-            if self._admin_served:
-                return []
-            self._admin_served = True
+        """The ``/_emulator/faults`` routes (the LEXIS subsystem serves them; a duplicate would be harmless)."""
         return [Route(ADMIN_PATH, self._admin, methods=["GET", "POST", "DELETE"], name="emulator_faults")]
 
     async def intercept(self, scope: Scope) -> Response | _Drop | None:

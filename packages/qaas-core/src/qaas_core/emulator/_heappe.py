@@ -693,7 +693,6 @@ class HEAppE:
         files = "/heappe/FileTransfer/"
         api = self._api
         return [
-            *self.faults.admin_routes(),
             gate("/heappe/Health", api(self._health, auth=False), methods=["GET"]),
             gate("/qaas", api(self._qaas_info, auth=False), methods=["GET"]),
             gate("/heappe/Management/VersionInformation", api(self._version_information), methods=["GET"]),
@@ -898,9 +897,7 @@ class HEAppE:
     async def _list_clusters(self, call: _Call, user: _User | None) -> Response:
         assert user is not None
         query = call.query
-        accounting = call.request.query_params.getlist("AccountingString") + call.request.query_params.getlist(
-            "accountingString"
-        )
+        accounting = [v for k, v in call.request.query_params.multi_items() if k.lower() == "accountingstring"]
         project_filter = bool(accounting or query.get("projectname") or query.get("commandtemplatename"))
         mine = self._catalogue.projects_of(user.username)
         answer = []
