@@ -33,7 +33,7 @@ FT = "/heappe/FileTransfer/"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TERMINAL = {16, 32, 64}
 
-FAKE_WORKER = r'''
+FAKE_WORKER = r"""
 import json, os, pathlib, sys, time
 mode = os.environ.get("FAKE_MODE", "ok")
 here = pathlib.Path.cwd()
@@ -56,7 +56,7 @@ elif mode == "symlink":
 elif mode == "chatty":
     for i in range(5):
         print(f"line {i}", flush=True)
-'''
+"""
 
 
 # -- fixtures and helpers ------------------------------------------------------------------------------------------
@@ -70,6 +70,8 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
 
 
 def make_config(state_dir: Path, worker: tuple[str, ...], **settings: Any) -> EmulatorConfig:
+    if "worker_service" in EmulatorConfig.__dataclass_fields__:
+        settings.setdefault("worker_service", False)  # the fake worker needs no qaas-worker service
     return EmulatorConfig(state_dir=state_dir, worker_command=worker, scheduler_tick_seconds=0.05, **settings)
 
 
@@ -96,7 +98,8 @@ class Api:
 
     def session(self, user: str = "alice") -> str:
         answer = self.http.post(
-            UAM + "AuthenticateLexisToken", json={"Credentials": {"Username": user, "OpenIdAccessToken": self.token(user)}}
+            UAM + "AuthenticateLexisToken",
+            json={"Credentials": {"Username": user, "OpenIdAccessToken": self.token(user)}},
         )
         assert answer.status_code == 200, answer.text
         return str(answer.json())
@@ -104,7 +107,9 @@ class Api:
     def target(self, sc: str, template: str = "qaas-run") -> dict[str, int]:
         """Cluster, node type, project and template ids for the user's LEXIS resource, as IT4I's client finds them."""
         bearer = {"Authorization": f"Bearer {self.token(self.user_of(sc))}"}
-        [resource] = self.http.get("/userorg/api/ProjectResource", params={"ProjectShortName": self.project_of(sc)}, headers=bearer).json()
+        [resource] = self.http.get(
+            "/userorg/api/ProjectResource", params={"ProjectShortName": self.project_of(sc)}, headers=bearer
+        ).json()
         location = resource["Assignments"][0]["LocationName"]
         clusters = self.http.get(
             "/heappe/ClusterInformation/ListAvailableClusters", params={"SessionCode": sc, "ClusterName": location}
@@ -170,7 +175,9 @@ class Api:
     def info(self, sc: str, job_id: int) -> httpx.Response:
         return self.http.get(JM + "CurrentInfoForJob", params={"SessionCode": sc, "SubmittedJobInfoId": job_id})
 
-    def wait(self, sc: str, job_id: int, until: Callable[[dict[str, Any]], bool], timeout: float = 20) -> dict[str, Any]:
+    def wait(
+        self, sc: str, job_id: int, until: Callable[[dict[str, Any]], bool], timeout: float = 20
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             job = self.info(sc, job_id).json()
@@ -181,7 +188,8 @@ class Api:
 
     def download(self, sc: str, job_id: int, path: str) -> httpx.Response:
         return self.http.post(
-            FT + "DownloadFileFromCluster", json={"SessionCode": sc, "SubmittedJobInfoId": job_id, "RelativeFilePath": path}
+            FT + "DownloadFileFromCluster",
+            json={"SessionCode": sc, "SubmittedJobInfoId": job_id, "RelativeFilePath": path},
         )
 
     def download_bytes(self, sc: str, job_id: int, path: str) -> bytes:
@@ -243,12 +251,16 @@ def test_health_is_anonymous(api: Api) -> None:
 
 def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api) -> None:
     token = api.token()
-    auth = api.http.post(UAM + "AuthenticateLexisToken", json={"Credentials": {"Username": "alice", "OpenIdAccessToken": token}})
+    auth = api.http.post(
+        UAM + "AuthenticateLexisToken", json={"Credentials": {"Username": "alice", "OpenIdAccessToken": token}}
+    )
     assert auth.status_code == 200
     assert len(auth.text) == 38  # a GUID in quotes, as braas-hpc checks
     sc = auth.json()
     assert GUID.match(sc)
-    again = api.http.post(UAM + "AuthenticateUserOpenId", json={"Credentials": {"Username": None, "OpenIdAccessToken": token}})
+    again = api.http.post(
+        UAM + "AuthenticateUserOpenId", json={"Credentials": {"Username": None, "OpenIdAccessToken": token}}
+    )
     assert again.json() == sc  # same code while the session is valid
 
     ids = api.target(sc)
@@ -285,7 +297,9 @@ def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api)
     assert done["StartTime"] is not None and done["EndTime"] is not None
     assert done["Tasks"][0]["AllocatedTime"] is not None
 
-    files = api.http.get(FT + "ListChangedFilesForJob", params={"SessionCode": sc, "SubmittedJobInfoId": job["Id"]}).json()
+    files = api.http.get(
+        FT + "ListChangedFilesForJob", params={"SessionCode": sc, "SubmittedJobInfoId": job["Id"]}
+    ).json()
     names = {f["FileName"] for f in files}
     prefix = f"/{task['Id']}/"
     assert {prefix + n for n in ("request.json", "result.json", "progress.json", "stdout.txt", "stderr.txt")} <= names
@@ -303,7 +317,10 @@ def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api)
     assert env["FAKE_MODE"] == "ok"
     assert token not in json.dumps(env)  # the user's LEXIS token never reaches the cluster
 
-    states = {j["Id"]: j["State"] for j in api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc, "JobStates": "16"}).json()}
+    states = {
+        j["Id"]: j["State"]
+        for j in api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc, "JobStates": "16"}).json()
+    }
     assert states[job["Id"]] == 16
     running = api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc, "JobStates": "1,2,4,8"}).json()
     assert job["Id"] not in {j["Id"] for j in running}
@@ -325,11 +342,21 @@ def test_bearer_mode_needs_no_session_code(api: Api) -> None:
     job = created.json()
     params = {"JobId": job["Id"], "TaskId": job["Tasks"][0]["Id"]}
     parts = [("files", ("request.json", request_json(), "application/json"))]
-    assert api.http.post(FT + "UploadFilesToJobExecutionDir", params=params, files=parts, headers=bearer).status_code == 200
-    assert api.http.put(JM + "SubmitJob", json={"SessionCode": "", "CreatedJobInfoId": job["Id"]}, headers=bearer).status_code == 200
+    assert (
+        api.http.post(FT + "UploadFilesToJobExecutionDir", params=params, files=parts, headers=bearer).status_code
+        == 200
+    )
+    assert (
+        api.http.put(
+            JM + "SubmitJob", json={"SessionCode": "", "CreatedJobInfoId": job["Id"]}, headers=bearer
+        ).status_code
+        == 200
+    )
     info = api.http.get(JM + "CurrentInfoForJob", params={"SubmittedJobInfoId": job["Id"]}, headers=bearer)
     assert info.status_code == 200
-    rejected = api.http.get(JM + "CurrentInfoForJob", params={"SubmittedJobInfoId": job["Id"]}, headers={"Authorization": "Bearer nope"})
+    rejected = api.http.get(
+        JM + "CurrentInfoForJob", params={"SubmittedJobInfoId": job["Id"]}, headers={"Authorization": "Bearer nope"}
+    )
     assert rejected.status_code == 401
     assert rejected.text == "Unauthorized"
     assert rejected.headers["content-type"].startswith("text/plain")
@@ -357,53 +384,72 @@ def test_discovery_calls(api: Api) -> None:
     ).json()
     templates = filtered[0]["NodeTypes"][0]["Projects"][0]["CommandTemplates"]
     assert [t["Name"] for t in templates] == ["qaas-calibrate"]
-    assert api.http.get("/heappe/ClusterInformation/ListAvailableClusters", params={"SessionCode": sc, "ClusterName": "nope"}).json() == []
+    assert (
+        api.http.get(
+            "/heappe/ClusterInformation/ListAvailableClusters", params={"SessionCode": sc, "ClusterName": "nope"}
+        ).json()
+        == []
+    )
 
 
 # -- authentication ------------------------------------------------------------------------------------------------
 
 
 def test_password_authentication(api: Api) -> None:
-    ok = api.http.post(UAM + "AuthenticateUserPassword", json={"Credentials": {"Username": "bob", "Password": "bob-heappe-password"}})
+    ok = api.http.post(
+        UAM + "AuthenticateUserPassword", json={"Credentials": {"Username": "bob", "Password": "bob-heappe-password"}}
+    )
     assert ok.status_code == 200 and GUID.match(ok.json())
-    wrong = api.http.post(UAM + "AuthenticateUserPassword", json={"Credentials": {"Username": "bob", "Password": "bob-password"}})
+    wrong = api.http.post(
+        UAM + "AuthenticateUserPassword", json={"Credentials": {"Username": "bob", "Password": "bob-password"}}
+    )
     problem(wrong, 502, "External Service Error")
     missing = api.http.post(UAM + "AuthenticateUserPassword", json={"Credentials": {"Username": "bob"}})
     assert missing.status_code == 400
     assert missing.json()["title"] == "One or more validation errors occurred."
     assert missing.json()["errors"]
-    too_big = api.http.post(UAM + "AuthenticateUserPassword", json={"Credentials": {"Username": "bob", "Password": "x" * 120}})
+    too_big = api.http.post(
+        UAM + "AuthenticateUserPassword", json={"Credentials": {"Username": "bob", "Password": "x" * 120}}
+    )
     problem(too_big, 413, "Request body too large.")
 
 
 def test_lexis_token_authentication_errors(api: Api) -> None:
-    bad = api.http.post(UAM + "AuthenticateLexisToken", json={"Credentials": {"Username": "alice", "OpenIdAccessToken": "a.b.c"}})
+    bad = api.http.post(
+        UAM + "AuthenticateLexisToken", json={"Credentials": {"Username": "alice", "OpenIdAccessToken": "a.b.c"}}
+    )
     problem(bad, 401, "UserOrg Authentication Problem")
     someone_else = api.http.post(
-        UAM + "AuthenticateLexisToken", json={"Credentials": {"Username": "bob", "OpenIdAccessToken": api.token("alice")}}
+        UAM + "AuthenticateLexisToken",
+        json={"Credentials": {"Username": "bob", "OpenIdAccessToken": api.token("alice")}},
     )
     problem(someone_else, 401, "UserOrg Authentication Problem")
     missing = api.http.post(UAM + "AuthenticateLexisToken", json={"Credentials": {"Username": "alice"}})
     assert missing.status_code == 400
     assert "OpenIdAccessToken" in json.dumps(missing.json()["errors"])
-    malformed = api.http.post(UAM + "AuthenticateLexisToken", content=b"{not json", headers={"Content-Type": "application/json"})
+    malformed = api.http.post(
+        UAM + "AuthenticateLexisToken", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert malformed.status_code == 400
     assert malformed.json()["status"] == 400
     no_session = api.http.get(JM + "ListJobsForCurrentUser")
     problem(no_session, 401, "Unauthorized Access")
-    unknown = api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": "00000000-0000-0000-0000-000000000000"})
+    unknown = api.http.get(
+        JM + "ListJobsForCurrentUser", params={"SessionCode": "00000000-0000-0000-0000-000000000000"}
+    )
     problem(unknown, 401, "Session Code Authentication Problem")
 
 
 def test_session_codes_slide_and_expire(tmp_path: Path, worker: tuple[str, ...]) -> None:
-    with EmulatorServer(make_config(tmp_path, worker, session_expiry_seconds=1.0)) as emu:
+    with EmulatorServer(make_config(tmp_path, worker, session_expiry_seconds=0.8)) as emu:
         api = Api(emu.url)
         try:
             sc = api.session()
-            for _ in range(4):  # used every 0.5 s: alive for 2 s although the expiry is 1 s
-                time.sleep(0.5)
+            for _ in range(4):  # used every 0.4 s: alive for 1.6 s although the expiry is 0.8 s
+                time.sleep(0.4)
                 assert api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc}).status_code == 200
-            time.sleep(1.3)
+            assert api.session() == sc  # re-authenticating while valid gives the same code
+            time.sleep(1.0)
             expired = api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc})
             problem(expired, 401, "Session Code Authentication Problem")
             fresh = api.session()
@@ -453,7 +499,9 @@ def test_create_job_validation(api: Api) -> None:
         "unknown cluster": without(base, "ClusterId"),
         "unknown project": {**base, "ProjectId": 999},
         "zero project": {**base, "ProjectId": 0},
-        "unknown parameter": task_with(base, TemplateParameterValues=[{"CommandParameterIdentifier": "x", "ParameterValue": "1"}]),
+        "unknown parameter": task_with(
+            base, TemplateParameterValues=[{"CommandParameterIdentifier": "x", "ParameterValue": "1"}]
+        ),
         "env name": {**base, "EnvironmentVariables": [{"Name": "BAD-NAME", "Value": "1"}]},
         "env value": {**base, "EnvironmentVariables": [{"Name": "LONG", "Value": "v" * 101}]},
         "job arrays": task_with(base, JobArrays="all"),
@@ -463,13 +511,18 @@ def test_create_job_validation(api: Api) -> None:
         problem(api.create(sc, spec), 404, "Validation Problem")
         assert label  # (kept for the failure message of the line above)
     # another user's project: the Submitter role is missing
-    problem(api.create(sc, {**base, "ProjectId": api.target(api.session("bob"))["ProjectId"]}), 401, "Unauthorized Access")
+    problem(
+        api.create(sc, {**base, "ProjectId": api.target(api.session("bob"))["ProjectId"]}), 401, "Unauthorized Access"
+    )
     # the server dereferences these nullable fields: a 500, never a traceback
     problem(api.create(sc, without(base, "FileTransferMethodId")), 500, "Problem")
     problem(api.create(sc, task_without(base, "ClusterNodeTypeId")), 500, "Problem")
     # model binding failures: 400 ValidationProblemDetails
-    for body in ({"SessionCode": sc}, {"SessionCode": sc, "JobSpecification": {**base, "ProjectId": "one"}},
-                 {"SessionCode": sc, "JobSpecification": {**base, "Tasks": {"Name": "x"}}}):
+    for body in (
+        {"SessionCode": sc},
+        {"SessionCode": sc, "JobSpecification": {**base, "ProjectId": "one"}},
+        {"SessionCode": sc, "JobSpecification": {**base, "Tasks": {"Name": "x"}}},
+    ):
         answer = api.http.post(JM + "CreateJob", json=body)
         assert answer.status_code == 400, answer.text
         assert answer.json()["title"] == "One or more validation errors occurred."
@@ -492,7 +545,11 @@ def test_unknown_ids_are_404(api: Api) -> None:
     problem(missing_id, 404, "Validation Problem")
     not_a_number = api.http.get(JM + "CurrentInfoForJob", params={"SessionCode": sc, "SubmittedJobInfoId": "abc"})
     assert not_a_number.status_code == 400
-    problem(api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc, "JobStates": "3"}), 404, "Validation Problem")
+    problem(
+        api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc, "JobStates": "3"}),
+        404,
+        "Validation Problem",
+    )
 
 
 def test_body_limits_give_413(api: Api) -> None:
@@ -501,9 +558,25 @@ def test_body_limits_give_413(api: Api) -> None:
     cases = [
         ("PUT", JM + "SubmitJob", {"SessionCode": sc, "CreatedJobInfoId": 1, "Pad": pad[:20]}),
         ("PUT", JM + "CancelJob", {"SessionCode": sc, "SubmittedJobInfoId": 1, "Pad": pad[:30]}),
-        ("DELETE", JM + "DeleteJob", {"SessionCode": sc, "SubmittedJobInfoId": 1, "ArchiveLogs": False, "Pad": pad[:30]}),
-        ("POST", FT + "DownloadFileFromCluster", {"SessionCode": sc, "SubmittedJobInfoId": 1, "RelativeFilePath": "/1/" + "a" * 700}),
-        ("POST", FT + "DownloadPartsOfJobFilesFromCluster", {"SessionCode": sc, "SubmittedJobInfoId": 1, "TaskFileOffsets": [{"SubmittedTaskInfoId": 1, "FileType": 0, "Offset": 0}] * 10}),
+        (
+            "DELETE",
+            JM + "DeleteJob",
+            {"SessionCode": sc, "SubmittedJobInfoId": 1, "ArchiveLogs": False, "Pad": pad[:30]},
+        ),
+        (
+            "POST",
+            FT + "DownloadFileFromCluster",
+            {"SessionCode": sc, "SubmittedJobInfoId": 1, "RelativeFilePath": "/1/" + "a" * 700},
+        ),
+        (
+            "POST",
+            FT + "DownloadPartsOfJobFilesFromCluster",
+            {
+                "SessionCode": sc,
+                "SubmittedJobInfoId": 1,
+                "TaskFileOffsets": [{"SubmittedTaskInfoId": 1, "FileType": 0, "Offset": 0}] * 10,
+            },
+        ),
         ("POST", UAM + "AuthenticateLexisToken", {"Credentials": {"OpenIdAccessToken": "t" * 2100}}),
         ("POST", JM + "CreateJob", {"SessionCode": sc, "JobSpecification": {"Name": "x" * 250_001}}),
     ]
@@ -535,6 +608,13 @@ def test_wrong_states_for_submit_cancel_delete(api: Api) -> None:
     problem(api.delete(sc, sleeping["Id"]), 400, "Invalid Request")
     assert api.cancel(sc, sleeping["Id"]).json()["State"] == 64
     assert api.delete(sc, sleeping["Id"], ArchiveLogs=True).status_code == 200
+    # the archived logs stay listable and downloadable after deletion
+    stdout = f"/{sleeping['Tasks'][0]['Id']}/stdout.txt"
+    archived = api.http.get(
+        FT + "ListChangedFilesForJob", params={"SessionCode": sc, "SubmittedJobInfoId": sleeping["Id"]}
+    )
+    assert stdout in {f["FileName"] for f in archived.json()}
+    assert b"fake worker run" in api.download_bytes(sc, sleeping["Id"], stdout)
     problem(api.delete(sc, sleeping["Id"]), 400, "Invalid Request")  # already deleted
     deleted_configuring = api.created(sc, api.spec(ids))
     assert api.delete(sc, deleted_configuring["Id"]).json() == "Job was deleted"
@@ -609,12 +689,20 @@ def test_download_paths_are_confined_to_the_job(api: Api) -> None:
     done = api.run_to_end(sc, api.spec(api.target(sc), mode="symlink"))
     assert done["State"] == 16
     task = done["Tasks"][0]["Id"]
-    for path in (f"/{task}/../../../../../etc/passwd", "/../secret", f"/{task}/a\\..\\b", f"/{task}/escape", "/1/2/../../x"):
+    for path in (
+        f"/{task}/../../../../../etc/passwd",
+        "/../secret",
+        f"/{task}/a\\..\\b",
+        f"/{task}/escape",
+        "/1/2/../../x",
+    ):
         problem(api.download(sc, done["Id"], path), 404, "Validation Problem")
     problem(api.download(sc, done["Id"], f"/{task}/missing.json"), 400, "Invalid Request")
     other = api.run_to_end(sc, api.spec(api.target(sc)), {"request.json": request_json()})
     # the /<jobId>/<taskId>/ form cannot reach another job's directory
-    problem(api.download(sc, done["Id"], f"/{other['Id']}/{other['Tasks'][0]['Id']}/result.json"), 404, "Validation Problem")
+    problem(
+        api.download(sc, done["Id"], f"/{other['Id']}/{other['Tasks'][0]['Id']}/result.json"), 404, "Validation Problem"
+    )
 
 
 def test_upload_sanitizes_names_and_lands_in_the_right_directory(emu: EmulatorServer, api: Api) -> None:
@@ -652,11 +740,23 @@ def test_dependencies_environment_and_log_tails(api: Api) -> None:
     env_two = json.loads(api.download_bytes(sc, done["Id"], f"/{two['Id']}/sub/dir/env.json"))
     assert env_one["DUP"] == "first" and env_one["TASKVAR"] == "t1"
     assert env_two["TASKVAR"] == "job"
-    names = {f["FileName"] for f in api.http.get(FT + "ListChangedFilesForJob", params={"SessionCode": sc, "SubmittedJobInfoId": done["Id"]}).json()}
+    names = {
+        f["FileName"]
+        for f in api.http.get(
+            FT + "ListChangedFilesForJob", params={"SessionCode": sc, "SubmittedJobInfoId": done["Id"]}
+        ).json()
+    }
     assert f"/{two['Id']}/sub/dir/stdout.txt" in names
     parts = api.http.post(
         FT + "DownloadPartsOfJobFilesFromCluster",
-        json={"SessionCode": sc, "SubmittedJobInfoId": done["Id"], "TaskFileOffsets": [{"SubmittedTaskInfoId": one["Id"], "FileType": 3, "Offset": 0}, {"SubmittedTaskInfoId": two["Id"], "FileType": 3, "Offset": 5}]},
+        json={
+            "SessionCode": sc,
+            "SubmittedJobInfoId": done["Id"],
+            "TaskFileOffsets": [
+                {"SubmittedTaskInfoId": one["Id"], "FileType": 3, "Offset": 0},
+                {"SubmittedTaskInfoId": two["Id"], "FileType": 3, "Offset": 5},
+            ],
+        },
     )
     assert parts.status_code == 200
     whole, tail = parts.json()
@@ -687,9 +787,13 @@ def test_template_parameters_are_substituted_and_checked(tmp_path: Path, worker:
             spec = api.spec(ids, mode="env")
             problem(api.create(sc, spec), 404, "Validation Problem")  # tag has no value
             for value in ("a;rm -rf", "../x", "$(id)", "a/b"):
-                bad = task_with(spec, TemplateParameterValues=[{"CommandParameterIdentifier": "tag", "ParameterValue": value}])
+                bad = task_with(
+                    spec, TemplateParameterValues=[{"CommandParameterIdentifier": "tag", "ParameterValue": value}]
+                )
                 problem(api.create(sc, bad), 404, "Validation Problem")
-            good = task_with(spec, TemplateParameterValues=[{"CommandParameterIdentifier": "tag", "ParameterValue": "x1"}])
+            good = task_with(
+                spec, TemplateParameterValues=[{"CommandParameterIdentifier": "tag", "ParameterValue": "x1"}]
+            )
             done = api.run_to_end(sc, good)
             assert done["State"] == 16
             argv = json.loads(api.download_bytes(sc, done["Id"], f"/{done['Tasks'][0]['Id']}/argv.json"))
@@ -764,7 +868,10 @@ def test_fault_delay_and_dropped_connection(api: Api) -> None:
 def test_fault_fail_next_job_and_expire_sessions(api: Api) -> None:
     sc = api.session()
     ids = api.target(sc)
-    api.http.post("/_emulator/faults", json=[{"action": "fail_next_job", "job_name": "^doomed$", "message": "injected: QPU offline"}])
+    api.http.post(
+        "/_emulator/faults",
+        json=[{"action": "fail_next_job", "job_name": "^doomed$", "message": "injected: QPU offline"}],
+    )
     done = api.run_to_end(sc, api.spec(ids, name="doomed"), {"request.json": request_json()})
     assert done["State"] == 32
     assert done["Tasks"][0]["ErrorMessage"] == "injected: QPU offline"
@@ -772,5 +879,9 @@ def test_fault_fail_next_job_and_expire_sessions(api: Api) -> None:
     assert fine["State"] == 16  # the rule fired once
 
     api.http.post("/_emulator/faults", json=[{"action": "expire_sessions", "path": "ListJobsForCurrentUser"}])
-    problem(api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc}), 401, "Session Code Authentication Problem")
+    problem(
+        api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc}),
+        401,
+        "Session Code Authentication Problem",
+    )
     assert api.session() != sc

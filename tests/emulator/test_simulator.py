@@ -28,8 +28,10 @@ def reference_probs(circuit: q.Circuit, qubits: list[str]) -> np.ndarray:
     psi[0] = 1
     for inst in circuit.instructions:
         if inst.name == "prx":
-            ops = [prx_matrix(inst.args["angle"], inst.args["phase"]) if qb == inst.locus[0] else np.eye(2)
-                   for qb in qubits]
+            ops = [
+                prx_matrix(inst.args["angle"], inst.args["phase"]) if qb == inst.locus[0] else np.eye(2)
+                for qb in qubits
+            ]
             full = ops[0]
             for op in ops[1:]:
                 full = np.kron(full, op)
@@ -115,12 +117,15 @@ def test_same_seed_same_shots_and_different_seed_differs() -> None:
 
 def test_mid_circuit_measurement_and_feedback() -> None:
     # QB1 in |+>, measured with feedback; cc_prx flips QB2 exactly when the reported bit is 1
-    c = q.Circuit("feedback", (
-        q.prx("QB1", HALF, HALF),
-        q.measure("QB1", key="m1", feedback_key="f"),
-        q.cc_prx("QB2", math.pi, 0.0, feedback_qubit="QB1", feedback_key="f"),
-        q.measure("QB2", key="m2"),
-    ))
+    c = q.Circuit(
+        "feedback",
+        (
+            q.prx("QB1", HALF, HALF),
+            q.measure("QB1", key="m1", feedback_key="f"),
+            q.cc_prx("QB2", math.pi, 0.0, feedback_qubit="QB1", feedback_key="f"),
+            q.measure("QB2", key="m2"),
+        ),
+    )
     r = Simulator(GARNET, noise=False).run(c, 4000, seed=5)
     m1, m2 = r.measurements["m1"][:, 0], r.measurements["m2"][:, 0]
     assert np.array_equal(m1, m2)
@@ -133,10 +138,16 @@ def test_mid_circuit_measurement_and_feedback() -> None:
 
 
 def test_mid_circuit_measurement_collapses() -> None:
-    c = q.Circuit("collapse", (
-        q.prx("QB1", HALF, HALF), q.measure("QB1", key="a"), q.measure("QB1", key="b"),
-        q.prx("QB1", math.pi, 0.0), q.measure("QB1", key="c"),
-    ))
+    c = q.Circuit(
+        "collapse",
+        (
+            q.prx("QB1", HALF, HALF),
+            q.measure("QB1", key="a"),
+            q.measure("QB1", key="b"),
+            q.prx("QB1", math.pi, 0.0),
+            q.measure("QB1", key="c"),
+        ),
+    )
     r = Simulator(GARNET, noise=False).run(c, 3000, seed=2).measurements
     assert np.array_equal(r["a"], r["b"])
     assert np.array_equal(r["c"], 1 - r["a"])

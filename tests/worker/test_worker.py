@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import os
 import subprocess
@@ -52,8 +51,12 @@ def task(tmp: Path, request: q.RunRequest, *, compress: bool = False) -> Path:
 
 
 def request(submission_id: str | None = None, **kw: object) -> q.RunRequest:
-    fields: dict[str, object] = {"schema": "qaas.run/1", "submission_id": submission_id or str(uuid.uuid4()),
-                                 "shots": 500, "circuits": (BELL,)}
+    fields: dict[str, object] = {
+        "schema": "qaas.run/1",
+        "submission_id": submission_id or str(uuid.uuid4()),
+        "shots": 500,
+        "circuits": (BELL,),
+    }
     fields.update(kw)
     return q.RunRequest(**fields)  # type: ignore[arg-type]
 

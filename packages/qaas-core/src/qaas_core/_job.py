@@ -80,6 +80,7 @@ class _Tracker:
         self.poll_max = poll_max
         self.delay = POLL_FIRST
         self.polls = 0
+        self.poll_requests = 0  # HTTP requests spent on polling (state + progress)
 
     def emit(self, kind: str, **detail: Any) -> None:
         if self.events and self.events[-1].kind == kind and kind not in ("qpu_queued",):
@@ -229,6 +230,11 @@ class _JobBase:
         """Status polls made so far."""
         return self._t.polls
 
+    @property
+    def poll_requests(self) -> int:
+        """HTTP requests spent on polling (job state and progress file)."""
+        return self._t.poll_requests
+
     def on_progress(self, callback: Callable[[ProgressEvent], None]) -> None:
         """Call ``callback`` with every new :class:`ProgressEvent` (also those already seen)."""
         for event in self._t.events:
@@ -288,9 +294,11 @@ class Job(_JobBase):
             return "done"
         t = self._t
         t.polls += 1
+        t.poll_requests += 1
         info = self._heappe.job_info(t.heappe_job_id)
         t.apply_info(info)
         if t.running or info.job_state.terminal:
+            t.poll_requests += 1
             self._read_progress()
         self._record(state=_ledger_state(t), iqm_job_id=t.iqm_job_id)
         return t.state

@@ -198,7 +198,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 table.add_column(col)
             for e in client.jobs(state=args.state, limit=args.limit):
                 table.add_row(e.submission_id[:8], str(e.heappe_job_id or "-"), (e.iqm_job_id or "-")[:8], e.resource,
-                              e.state, str(e.circuits), str(e.shots), e.created[:19])  # fmt: skip
+                              e.state, str(e.circuits), str(e.shots), str(e.created)[:19])  # fmt: skip
             _console().print(table)
             return 0
         if not args.id:

@@ -37,9 +37,8 @@ class Subsystem(Protocol):
 
 def build_subsystems(config: EmulatorConfig) -> list[Subsystem]:
     """The services of one emulator, sharing ``config``."""
-    from qaas_core.emulator._iqm_server import IQMServer
-
     from qaas_core.emulator._heappe import HEAppE
+    from qaas_core.emulator._iqm_server import IQMServer
     from qaas_core.emulator._lexis import Lexis
     from qaas_core.emulator._worker_service import WorkerService
 

@@ -527,7 +527,7 @@ class Cluster:
             upper = name.upper()
             if "LEXIS" in upper or (upper.startswith("QAAS_") and "TOKEN" in upper):
                 del env[name]  # the cluster never sees anyone's LEXIS credentials
-        env.setdefault("QAAS_WORKER_STATE", str(self.root / "worker"))
+        env.setdefault("QAAS_WORKER_STATE", str(self.root / "cluster" / "worker"))
         env.update(task.environment)
         env.update(self._environment())
         argv = [*self.worker_command, *task.arguments]

@@ -681,6 +681,7 @@ class HEAppE:
             node_capacity=self._catalogue.capacity,
         )
         self._ticker: asyncio.Task[None] | None = None
+        self._environment_providers: list[Callable[[], Mapping[str, str]]] = []
         self.faults.register_hook("expire_sessions", self._sessions.expire_all)
 
     # -- Subsystem -------------------------------------------------------------------------------------------------
@@ -739,12 +740,23 @@ class HEAppE:
                 logger.exception("HEAppE scheduler tick failed")
             await asyncio.sleep(self.config.scheduler_tick_seconds)
 
+    def extend_task_environment(self, provider: Callable[[], Mapping[str, str]]) -> None:
+        """Add variables to every task started from now on (e.g. the worker service's socket).
+
+        ``provider`` is called at each task start; the IQM server settings the emulator sets win over its values.
+        """
+        self._environment_providers.append(provider)
+
     def _task_environment(self) -> dict[str, str]:
-        return {
-            "IQM_SERVER_URL": self.lexis.base_url,
-            "IQM_TOKEN": self.config.iqm_token,
-            "IQM_QUANTUM_COMPUTER": self.config.quantum_computer,
-        }
+        env: dict[str, str] = {}
+        for provider in self._environment_providers:
+            env.update(provider())
+        env.update(
+            IQM_SERVER_URL=self.lexis.base_url,
+            IQM_TOKEN=self.config.iqm_token,
+            IQM_QUANTUM_COMPUTER=self.config.quantum_computer,
+        )
+        return env
 
     # -- request plumbing ------------------------------------------------------------------------------------------
 

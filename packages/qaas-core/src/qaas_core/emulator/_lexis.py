@@ -543,7 +543,7 @@ class Lexis:
             }
         session = self._sessions[session_id]
         self._serial += 1
-        access_exp = int(now + self.config.access_token_seconds)
+        access_exp = math.ceil(now + self.config.access_token_seconds)  # never shorter than configured
         common = {
             "iat": int(now),
             "iss": issuer,
@@ -573,7 +573,7 @@ class Lexis:
             refresh["typ"] = "Offline"
             refresh_expires_in = 0
         else:
-            refresh_exp = int(now + self.config.refresh_token_seconds)
+            refresh_exp = math.ceil(now + self.config.refresh_token_seconds)
             refresh.update(typ="Refresh", exp=refresh_exp)
             refresh_expires_in = max(0, int(self.config.refresh_token_seconds))
             session["expires_at"] = max(float(session.get("expires_at") or 0), float(refresh_exp))
