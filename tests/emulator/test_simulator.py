@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -81,7 +82,7 @@ def random_circuit(qubits: list[str], pairs: list[tuple[str, str]], depth: int, 
 
 def ghz(qubits: list[str]) -> q.Circuit:
     ops = [q.prx(qubits[0], HALF, HALF)]
-    for a, b in zip(qubits, qubits[1:], strict=False):
+    for a, b in itertools.pairwise(qubits):
         ops += [q.prx(b, HALF, HALF), q.cz(a, b), q.prx(b, HALF, 3 * HALF)]
     ops.append(q.measure(*qubits, key="m"))
     return q.Circuit(f"ghz{len(qubits)}", tuple(ops))

@@ -1,4 +1,4 @@
-"""The emulator as clients use it: embedded in a process (``QaasClient.emulator()``) or served (``qaas emulator serve``).
+"""The emulator as clients use it: embedded (``QaasClient.emulator()``) or served (``qaas emulator serve``).
 
 Both write ``emulator.json`` into the client's data directory, which is what the ``emulator`` profile reads, so
 ``qaas --profile emulator …`` and ``QaasClient(profile="emulator")`` find a running emulator.
