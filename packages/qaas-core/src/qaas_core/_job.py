@@ -352,8 +352,8 @@ class Job(_JobBase):
         self.wait(timeout, show_progress=show_progress)
         data = self._download_result()
         if self._t.heappe_state == JobState.FINISHED and data is not None:
-            document = _decode_result_file(data)
-            if document.status == "completed":
+            finished = _decode_result_file(data)
+            if finished.status == "completed":
                 return self._finish(data)
         document = _decode_result_file(data) if data is not None else None
         error = self._t.failure(document, None if document else self._stderr())
@@ -465,8 +465,8 @@ class AsyncJob(_JobBase):
             if data is not None:
                 break
         if self._t.heappe_state == JobState.FINISHED and data is not None:
-            document = _decode_result_file(data)
-            if document.status == "completed":
+            finished = _decode_result_file(data)
+            if finished.status == "completed":
                 return await asyncio.to_thread(self._finish, data)
         document = _decode_result_file(data) if data is not None else None
         error = self._t.failure(document, None)

@@ -52,7 +52,7 @@ _MAX_QUBITS: Final = 26
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
 _Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
 _Z = np.array([[1, 0], [0, -1]], dtype=complex)
-_PAULIS: Final = (None, _X, _Y, _Z)
+_PAULIS: Final[tuple[np.ndarray, ...]] = (np.eye(2, dtype=complex), _X, _Y, _Z)
 
 
 def _prx_matrix(angle: float, phase: float) -> np.ndarray:
@@ -287,9 +287,9 @@ class Simulator:
         parts: list[dict[str, np.ndarray]] = []
         for r in order:
             errors: dict[tuple[int, bool], list[tuple[tuple[int, ...], int]]] = {}
-            for j in np.flatnonzero(patterns[r]):
-                loc = locations[j]
-                errors.setdefault((loc.index, loc.before), []).append((loc.axes, int(patterns[r][j])))
+            for hit in np.flatnonzero(patterns[r]):
+                loc = locations[int(hit)]
+                errors.setdefault((loc.index, loc.before), []).append((loc.axes, int(patterns[r][hit])))
             start_index = min((i for i, _ in errors), default=len(circuit.instructions))
             start = prefix.state_before(start_index)
             branches = self._trajectory(circuit, axis, state, int(counts[r]), errors, rng, start)
@@ -299,7 +299,7 @@ class Simulator:
     @staticmethod
     def _prefix_budget(n: int, depth: int) -> int:
         per_state = 16 * 2**n
-        return max(0, min(depth + 1, _PREFIX_CACHE_BYTES // per_state))
+        return int(max(0, min(depth + 1, _PREFIX_CACHE_BYTES // per_state)))
 
     def _trajectory(
         self,
@@ -397,13 +397,13 @@ class Simulator:
         elif name == "reset":
             out = branches
             for c in inst.locus:
-                out = [b for br in out for b in self._collapse(state, br, axis[c], rng, reset=True)]
+                out = [b for br in out for b, _ in self._collapse(state, br, axis[c], rng, reset=True)]
             return out
         return branches  # barrier, delay: no unitary action
 
     def _collapse(
         self, state: _State, br: _Branch, k: int, rng: np.random.Generator, *, reset: bool = False
-    ) -> list[tuple[_Branch, int]] | list[_Branch]:
+    ) -> list[tuple[_Branch, int]]:
         p1 = min(1.0, max(0.0, state.prob_one(br.psi, k)))
         n1 = int(rng.binomial(br.count, p1)) if 0.0 < p1 < 1.0 else (br.count if p1 >= 0.5 else 0)
         parts: list[tuple[_Branch, int]] = []
@@ -418,8 +418,6 @@ class Simulator:
             rec = {key: v[offset : offset + n] for key, v in br.records.items()}
             parts.append((_Branch(psi, n, rec, dict(br.feedback)), bit))
             offset += n
-        if reset:
-            return [b for b, _ in parts]
         return parts
 
     def _measure(
@@ -431,7 +429,7 @@ class Simulator:
         for c in inst.locus:
             nxt: list[tuple[_Branch, list[int]]] = []
             for br, bits in current:
-                for child, bit in self._collapse(state, br, axis[c], rng):  # type: ignore[misc]
+                for child, bit in self._collapse(state, br, axis[c], rng):
                     nxt.append((child, [*bits, bit]))
             current = nxt
         out: list[_Branch] = []
