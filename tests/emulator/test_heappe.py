@@ -197,6 +197,16 @@ class Api:
         assert answer.status_code == 200, answer.text
         return base64.b64decode(json.loads(answer.text))
 
+    def wait_file(self, sc: str, job_id: int, path: str, timeout: float = 20) -> bytes:
+        """The content of a job file once it exists and is not empty."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.download(sc, job_id, path)
+            if answer.status_code == 200 and (data := base64.b64decode(json.loads(answer.text))):
+                return data
+            assert time.monotonic() < deadline, f"{path} never appeared"
+            time.sleep(0.05)
+
     def cancel(self, sc: str, job_id: int) -> httpx.Response:
         return self.http.put(JM + "CancelJob", json={"SessionCode": sc, "SubmittedJobInfoId": job_id})
 
@@ -605,6 +615,7 @@ def test_wrong_states_for_submit_cancel_delete(api: Api) -> None:
     sleeping = api.created(sc, api.spec(ids, mode="sleep"))
     api.submit(sc, sleeping["Id"])
     api.wait(sc, sleeping["Id"], lambda j: j["State"] == 8)
+    api.wait_file(sc, sleeping["Id"], f"/{sleeping['Tasks'][0]['Id']}/stdout.txt")
     problem(api.delete(sc, sleeping["Id"]), 400, "Invalid Request")
     assert api.cancel(sc, sleeping["Id"]).json()["State"] == 64
     assert api.delete(sc, sleeping["Id"], ArchiveLogs=True).status_code == 200
@@ -646,12 +657,7 @@ def test_cancel_kills_a_running_process(api: Api) -> None:
     job = api.created(sc, api.spec(api.target(sc), mode="sleep"))
     api.submit(sc, job["Id"])
     api.wait(sc, job["Id"], lambda j: j["State"] == 8)
-    task = job["Tasks"][0]["Id"]
-    deadline = time.monotonic() + 10
-    while api.download(sc, job["Id"], f"/{task}/pid.txt").status_code != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    pid = int(api.download_bytes(sc, job["Id"], f"/{task}/pid.txt"))
+    pid = int(api.wait_file(sc, job["Id"], f"/{job['Tasks'][0]['Id']}/pid.txt"))
     canceled = api.cancel(sc, job["Id"])
     assert canceled.status_code == 200
     assert canceled.json()["State"] == 64

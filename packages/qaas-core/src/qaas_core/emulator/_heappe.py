@@ -22,6 +22,7 @@ Endpoints::
     GET    /heappe/UserAndLimitationManagement/ProjectsForCurrentUser
     GET    /heappe/UserAndLimitationManagement/CurrentUserInfo
     GET    /heappe/ClusterInformation/ListAvailableClusters
+    POST   /heappe/ClusterInformation/RequestCommandTemplateParametersName
     POST   /heappe/JobManagement/CreateJob                                 (250000 bytes)
     PUT    /heappe/JobManagement/SubmitJob                                 (94 bytes)
     GET    /heappe/JobManagement/CurrentInfoForJob
@@ -36,7 +37,17 @@ Endpoints::
 
 The cluster, the scheduler and the processes are in :mod:`qaas_core.emulator._cluster`. Clusters, node types and
 command templates come from the ``heappe`` part of the seed; every LEXIS project resource located on a cluster is a
-HEAppE project whose ``AccountingString`` is the resource name, and every seed template exists once per project.
+HEAppE project whose ``AccountingString`` is the resource name, and every seed template exists once per project
+(arguments after the worker command, ``%%{Identifier}`` placeholders; a parameter with a ``default`` is optional).
+
+Choices where the reference is silent: a missing session code is 401 "Unauthorized Access", an unknown or expired
+one 401 "Session Code Authentication Problem"; a wrong HEAppE password is 502 "External Service Error"; an invalid
+LEXIS token at the authenticate calls is 401 "UserOrg Authentication Problem"; a project the user is not a member of
+is 401 "Unauthorized Access"; a download path that leaves the job directory (``..``, backslashes, symlinks out, or
+another job's ``/<jobId>/<taskId>/`` prefix) is 404 "Validation Problem"; a non-JSON body is 415. Task
+``DependsOn`` entries are matched by ``Name`` against earlier tasks (JSON has no object identity). Not emulated:
+state 128 (there is always a free cluster account), ``WaitingLimit``, ``X-API-Key``, the SSH file-transfer and
+DataTransfer endpoints, rate limiting (inject 429 with a fault rule instead).
 """
 
 from __future__ import annotations
@@ -703,6 +714,11 @@ class HEAppE:
             gate(user + "ProjectsForCurrentUser", api(self._projects_for_user), methods=["GET"]),
             gate(user + "CurrentUserInfo", api(self._current_user_info), methods=["GET"]),
             gate("/heappe/ClusterInformation/ListAvailableClusters", api(self._list_clusters), methods=["GET"]),
+            gate(
+                "/heappe/ClusterInformation/RequestCommandTemplateParametersName",
+                api(self._template_parameter_names, body=True),
+                methods=["POST"],
+            ),
             gate(jobs + "CreateJob", api(self._create_job, body=True), methods=["POST"]),
             gate(jobs + "SubmitJob", api(self._submit_job, body=True), methods=["PUT"]),
             gate(jobs + "CurrentInfoForJob", api(self._current_info), methods=["GET"]),
@@ -739,6 +755,10 @@ class HEAppE:
             except Exception:
                 logger.exception("HEAppE scheduler tick failed")
             await asyncio.sleep(self.config.scheduler_tick_seconds)
+
+    def expire_sessions(self) -> None:
+        """Forget every session code (what the ``expire_sessions`` fault does)."""
+        self._sessions.expire_all()
 
     def extend_task_environment(self, provider: Callable[[], Mapping[str, str]]) -> None:
         """Add variables to every task started from now on (e.g. the worker service's socket).
@@ -952,6 +972,21 @@ class HEAppE:
                 }
             )
         return JSONResponse(answer)
+
+    async def _template_parameter_names(self, call: _Call, user: _User | None) -> Response:
+        assert user is not None
+        template_id = _positive(call.body, "CommandTemplateId")
+        project_id = _positive(call.body, "ProjectId")
+        call.body.str_("UserScriptPath")
+        project = self._catalogue.projects.get(project_id)
+        template = self._catalogue.templates.get(template_id)
+        if project is None or template is None or template.project_id != project.id:
+            _invalid(f"Requested CommandTemplate with Id {template_id} does not exist in project {project_id}.")
+        if user.username not in project.members:
+            raise _Problem(
+                401, "Unauthorized Access", f"User does not have the Submitter role in project {project.id}."
+            )
+        return JSONResponse([p.identifier for p in template.parameters])
 
     # -- JobManagement ---------------------------------------------------------------------------------------------
 
