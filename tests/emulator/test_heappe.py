@@ -797,6 +797,11 @@ def test_template_parameters_are_substituted_and_checked(tmp_path: Path, worker:
                     spec, TemplateParameterValues=[{"CommandParameterIdentifier": "tag", "ParameterValue": value}]
                 )
                 problem(api.create(sc, bad), 404, "Validation Problem")
+            names = api.http.post(
+                "/heappe/ClusterInformation/RequestCommandTemplateParametersName",
+                json={"SessionCode": sc, "CommandTemplateId": ids["CommandTemplateId"], "ProjectId": ids["ProjectId"]},
+            )
+            assert names.json() == ["tag", "mode"]
             good = task_with(
                 spec, TemplateParameterValues=[{"CommandParameterIdentifier": "tag", "ParameterValue": "x1"}]
             )
@@ -831,9 +836,10 @@ def test_restart_keeps_jobs_files_and_sessions(tmp_path: Path, worker: tuple[str
             assert again.json()["State"] == 16 and again.json()["CreationTime"] == done["CreationTime"]
             result = json.loads(api.download_bytes(sc, done["Id"], f"/{done['Tasks'][0]['Id']}/result.json"))
             assert result["submission_id"] == "kept"
-            interrupted = api.info(sc, running["Id"]).json()
-            assert interrupted["State"] == 32
-            assert "stopped" in interrupted["Tasks"][0]["ErrorMessage"]
+            # the cluster job "kept running" across the HEAppE restart: it is queued again and runs once more
+            interrupted = api.wait(sc, running["Id"], lambda j: j["State"] == 8)
+            assert interrupted["Tasks"][0]["ErrorMessage"] in (None, "")
+            assert api.cancel(sc, running["Id"]).status_code == 200
             assert api.submit(sc, queued["Id"]).status_code == 200
             assert api.wait(sc, queued["Id"], lambda j: j["State"] in TERMINAL)["State"] == 16
             newer = api.created(sc, api.spec(ids))

@@ -45,8 +45,7 @@ def build_subsystems(config: EmulatorConfig) -> list[Subsystem]:
     lexis = Lexis(config)
     worker = WorkerService(config)
     heappe = HEAppE(config, lexis)
-    base_environment = heappe._task_environment
-    heappe.cluster._environment = lambda: {**base_environment(), **worker.environment()}
+    heappe.extend_task_environment(worker.environment)
     return [IQMServer(config), lexis, heappe, worker]
 
 

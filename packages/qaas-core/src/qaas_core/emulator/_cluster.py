@@ -14,8 +14,10 @@ its node type has a free node (``NumberOfNodes`` tasks run at once per node type
 files. A task past its walltime gets SIGTERM, then SIGKILL after a grace period, and ends Failed. A task whose
 dependency failed or was canceled is canceled (Slurm would keep it pending forever).
 
-On shutdown running processes are killed and their tasks marked Failed; on start, tasks a previous run left in
-state Running (a crash) are marked Failed too. Queued tasks survive a restart and run afterwards.
+A restart of the emulator models a restart of the HEAppE server, not of the cluster: on a real site the Slurm job
+keeps running. Here the processes die with the emulator, so tasks left Running are queued again on start and run
+once more; the worker then recognises the submission id and attaches to the IQM job it had already started instead
+of submitting again (exactly once). Queued tasks survive a restart and run afterwards.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ logger = logging.getLogger(__name__)
 _KILL_GRACE_SECONDS: Final = 2.0
 _STDERR_TAIL_BYTES: Final = 2000
 _FORM_TWO: Final = re.compile(r"^/?[0-9]+/[0-9]+/")
-_RESTART_MESSAGE: Final = "The emulated cluster stopped while the task was running."
 
 
 class State(IntEnum):
@@ -265,7 +266,7 @@ class Cluster:
     # -- persistence -----------------------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Read the stored jobs; tasks left Running by a previous run become Failed."""
+        """Read the stored jobs; tasks left Running by a previous run are queued again (see the module docstring)."""
         counters = read_json(self.root / "heappe" / "counters.json")
         if isinstance(counters, dict):
             self._next_job = int(counters.get("next_job", 1))
@@ -283,11 +284,13 @@ class Cluster:
                 self._jobs[job.id] = job
                 self._next_job = max(self._next_job, job.id + 1, job.spec_id + 1)
                 self._next_task = max([self._next_task, *(t.id + 1 for t in job.tasks)])
-        now = time.time()
         for job in self._jobs.values():
             stale = [t for t in job.tasks if t.state == State.RUNNING]
             for task in stale:
-                self._end(task, State.FAILED, now, _RESTART_MESSAGE)
+                task.state = State.QUEUED
+                task.reason = "Requeued"
+                task.start_time = None
+                logger.info("job %d task %d was running when the emulator stopped: queued again", job.id, task.id)
             if stale:
                 update_job_state(job)
                 self.save(job)
@@ -616,8 +619,7 @@ class Cluster:
                 self._kill_now(task_id)
                 continue
             if proc.popen.poll() is None:
-                self._kill_now(task_id)
-                self._end(task, State.FAILED, now, _RESTART_MESSAGE)
+                self._kill_now(task_id)  # the task stays Running on record and is queued again on the next start
             else:
                 self._watch(job, task, now)
             update_job_state(job)

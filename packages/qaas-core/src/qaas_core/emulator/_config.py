@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["EmulatorConfig"]
 
@@ -34,6 +34,9 @@ class EmulatorConfig:
         realm: LEXIS (Keycloak) realm name.
         worker_command: how a HEAppE command template starts the cluster-side worker (argv prefix).
         worker_service: run a long-lived ``qaas-worker serve`` so tasks start without importing iqm-client.
+        faults: fault rules active from the start (see ``qaas_core.emulator._faults``).
+        device_poll_interval_seconds: the device flow's minimum polling interval (Keycloak: 5 s).
+        device_code_seconds: lifetime of a device code.
     """
 
     device: str = "garnet20"
@@ -54,6 +57,9 @@ class EmulatorConfig:
     realm: str = "lexis"
     worker_command: tuple[str, ...] = ()
     worker_service: bool = True
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    device_poll_interval_seconds: float = 5.0
+    device_code_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         if not self.quantum_computer:

@@ -575,12 +575,12 @@ class Lexis:
         else:
             refresh_exp = math.ceil(now + self.config.refresh_token_seconds)
             refresh.update(typ="Refresh", exp=refresh_exp)
-            refresh_expires_in = max(0, int(self.config.refresh_token_seconds))
+            refresh_expires_in = max(0, math.ceil(self.config.refresh_token_seconds))
             session["expires_at"] = max(float(session.get("expires_at") or 0), float(refresh_exp))
         signer = self._key()
         answer: dict[str, Any] = {
             "access_token": signer.sign(access),
-            "expires_in": max(0, int(self.config.access_token_seconds)),
+            "expires_in": max(0, math.ceil(self.config.access_token_seconds)),
             "refresh_expires_in": refresh_expires_in,
             "refresh_token": signer.sign(refresh),
             "token_type": "Bearer",

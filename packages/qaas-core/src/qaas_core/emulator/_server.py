@@ -49,7 +49,8 @@ class EmulatorServer:
         Raises:
             ConfigurationError: the server did not come up within ``timeout`` seconds.
         """
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio then sets TCP_NODELAY on accepted connections (no 40 ms Nagle delays)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.config.port))
         self.port = sock.getsockname()[1]
