@@ -18,6 +18,7 @@ nox.options.sessions = [
     "tests-core",
     "conformance",
     "tests-emulator",
+    "reliability",
     "tests-qiskit",
     "tests-cirq",
     "tests-pennylane",
@@ -83,6 +84,13 @@ def tests_worker(session: nox.Session) -> None:
     """The emulated IQM server under unmodified iqm-client, and the cluster-side worker that uses it."""
     _install(session, CORE, extras="emulator,worker")
     _pytest(session, "tests/worker", "tests/emulator/test_iqm_server.py")
+
+
+@nox.session(python=PYTHON)
+def reliability(session: nox.Session) -> None:
+    """Fault matrix, exactly-once submission, kill-and-recover, secrets (real HTTP against the emulator)."""
+    _install(session, CORE, extras=FULL_CORE)
+    _pytest(session, "tests/reliability")
 
 
 @nox.session(name="tests-qiskit", python=PYTHON)

@@ -46,7 +46,8 @@ def build_subsystems(config: EmulatorConfig) -> list[Subsystem]:
     worker = WorkerService(config)
     heappe = HEAppE(config, lexis)
     heappe.extend_task_environment(worker.environment)
-    return [IQMServer(config), lexis, heappe, worker]
+    # shutdown runs in reverse: HEAppE stops its tasks before the worker service and the IQM server go away
+    return [IQMServer(config), lexis, worker, heappe]
 
 
 def create_app(config: EmulatorConfig | None = None) -> Starlette:

@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 def delegate(socket_path: str, command: str, task_dir: Path, **extra: Any) -> tuple[int, str] | None:
-    """Hand a task to a running service. Returns (exit code, message), or None when no service answers."""
+    """Hand a task to a running service. Returns (exit code, message), or None when no service answered (none
+    listening, or it went away before answering)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(socket_path)
@@ -36,7 +37,7 @@ def delegate(socket_path: str, command: str, task_dir: Path, **extra: Any) -> tu
         while not reply.endswith(b"\n"):
             chunk = sock.recv(65536)
             if not chunk:
-                return 7, "the worker service closed the connection without an answer"
+                return None  # the service went away mid-task: the caller runs the task itself (it re-attaches)
             reply += chunk
     answer = json.loads(reply)
     return int(answer["exit"]), str(answer.get("message", ""))
