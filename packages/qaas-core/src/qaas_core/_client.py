@@ -585,21 +585,54 @@ class QaasClient:
     def retrieve(self, job_id: str | int) -> Job:
         """Rebuild a job handle from the ledger, by submission id, HEAppE job id or IQM job id.
 
+        A submission that a previous process left half done (created or uploaded but not submitted) is finished
+        first, from the request kept in the ledger — never run twice.
+
         Raises:
             JobNotFoundError: the ledger has no such job.
         """
         entry = self.ledger.get(job_id)
-        if entry.heappe_job_id is None:
-            raise JobFailedError(
-                f"submission {entry.submission_id} never reached HEAppE (state {entry.state}); submit it again",
-                state=entry.state,
-            )
+        if entry.state in ("preparing", "created", "uploaded"):
+            entry = self._resume(entry)
+        assert entry.heappe_job_id is not None
         heappe = self._make_heappe(entry.heappe_url)
         tracker = _Tracker(entry.submission_id, entry.heappe_job_id, entry.heappe_task_id or entry.heappe_job_id,
                            self.settings.poll_max)  # fmt: skip
         tracker.iqm_job_id = entry.iqm_job_id
         tracker.state = "uploaded"
         return Job(tracker, heappe, self.ledger, entry.resource)
+
+    def recover(self) -> list[Job]:
+        """Handles of every unfinished job of this profile's resource in the ledger (half-done submissions are
+        finished first). Call after a crash, or from a new process, then ``result()`` each."""
+        open_states = ["preparing", "created", "uploaded", "submitted", "queued", "running"]
+        return [self.retrieve(e.submission_id) for e in self.ledger.list(state=open_states, limit=None)
+                if e.resource == self.settings.resource and e.profile == self.settings.profile]  # fmt: skip
+
+    def _resume(self, entry: LedgerEntry) -> LedgerEntry:
+        """Finish a submission a previous process left before ``SubmitJob`` (idempotently)."""
+        request = self.ledger.load_request(entry.submission_id)
+        if request is None:
+            raise JobFailedError(f"submission {entry.submission_id} has no stored request; submit it again",
+                                 state=entry.state)  # fmt: skip
+        data = gzip.compress(request, compresslevel=6, mtime=0)
+        resource, target = self.target()
+        heappe = self._make_heappe(entry.heappe_url)
+        job_id, task_id = entry.heappe_job_id, entry.heappe_task_id
+        if job_id is None:
+            found = self._find_created(heappe, f"qaas-{entry.submission_id}"[:50])
+            info = found or self._create(heappe, target, entry.submission_id, 3600)
+            job_id, task_id = info.id, (info.tasks[0].id if info.tasks else info.id)
+            self.ledger.update(entry.submission_id, state="created", heappe_job_id=job_id, heappe_task_id=task_id)
+        state = heappe.job_info(job_id).job_state
+        if state == JobState.CONFIGURING:
+            call = heappe.protocol.upload(job_id, task_id or job_id, [(REQUEST_FILE, data)])
+            heappe.protocol.parse_upload(heappe.send(call))
+            self.ledger.update(entry.submission_id, state="uploaded")
+            self._submit(heappe, job_id)
+        self.ledger.update(entry.submission_id, state="submitted")
+        del resource
+        return self.ledger.get(entry.submission_id)
 
     def jobs(self, *, state: str | Sequence[str] | None = None, limit: int | None = 50) -> list[LedgerEntry]:
         """Jobs in the ledger, newest first."""
