@@ -116,6 +116,7 @@ class TokenManager:
         self._access: Secret | None = settings.token
         self._access_exp = self._expiry(settings.token.get()) if settings.token else 0.0
         self._refresh: Secret | None = settings.refresh_token
+        self._refresh_cached = False  # True when the refresh token came from (or went to) the cache file
         self._oidc: dict[str, Any] | None = None
         auth_url = settings.auth_url
         if auth_url is None and settings.token is not None:
@@ -129,6 +130,7 @@ class TokenManager:
             cached = self._store.load(self._key)
             if cached.get("refresh_token"):
                 self._refresh = Secret(str(cached["refresh_token"]))
+                self._refresh_cached = True
             if cached.get("access_token") and self._access is None:
                 self._access = Secret(str(cached["access_token"]))
                 self._access_exp = float(cached.get("access_expires", 0))
@@ -218,6 +220,7 @@ class TokenManager:
     def _persist(self) -> None:
         if self.auth_url is None or self._refresh is None:
             return
+        self._refresh_cached = True
         entry = {"refresh_token": self._refresh.get(), "saved": time.time()}
         if self._access is not None:
             entry.update(access_token=self._access.get(), access_expires=self._access_exp)
@@ -242,7 +245,7 @@ class TokenManager:
                     ))  # fmt: skip
                 except _OAuthError as exc:
                     self._refresh = None
-                    if self.auth_url:
+                    if self.auth_url and self._refresh_cached:  # forget only a cached login, never someone else's
                         self._store.save(self._key, None)
                     if not self.settings.username:
                         why = exc.error + (f": {exc.description}" if exc.description else "")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -279,6 +281,30 @@ class HEAppEProtocol:
         return _decode(_parts_decoder, response, "reading job progress")  # type: ignore[no-any-return]
 
 
+class _RedactSessionCodes(logging.Filter):
+    """HEAppE wants session codes in query strings; keep them out of httpx's request log lines."""
+
+    pattern = re.compile(r"(SessionCode=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "SessionCode=" in message:
+            record.msg = self.pattern.sub(r"\1***", message)
+            record.args = ()
+        return True
+
+
+_redaction_installed = False
+
+
+def _redact_session_codes() -> None:
+    global _redaction_installed  # noqa: PLW0603 - installed once per process, on first use of session mode
+    if not _redaction_installed:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).addFilter(_RedactSessionCodes())
+        _redaction_installed = True
+
+
 class _Base:
     def __init__(
         self,
@@ -295,6 +321,8 @@ class _Base:
         self.protocol = HEAppEProtocol()
         self.session_code: str | None = None
         self.requests = 0  # HTTP requests sent (for tests and benchmarks)
+        if auth == "session":
+            _redact_session_codes()
 
     def _prepare(self, call: Call, access_token: str) -> dict[str, Any]:
         params = dict(call.params)
