@@ -9,6 +9,7 @@ checks (a dropped CZ would leave a D that is *not* a product and fails).
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import zlib
@@ -607,7 +608,11 @@ def only_qaas_errors(src: str, calibration: q.Calibration | None) -> str:
     return message
 
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("QAAS_FUZZ_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @FUZZ
