@@ -301,6 +301,79 @@ def client() -> list[dict[str, Any]]:
     return rows
 
 
+@section
+def load() -> list[dict[str, Any]]:
+    """200 concurrent jobs through the asyncio API against the emulator (in another process): failures, memory,
+    file descriptors and connections before and after."""
+    import asyncio
+    import math
+    import resource
+    import socket
+    import tempfile
+    import tracemalloc
+
+    import httpx
+
+    import qaas_core as q
+
+    h = math.pi / 2
+    bell = q.Circuit("bell", (q.prx("QB1", h, h), q.prx("QB2", h, h), q.cz("QB1", "QB2"), q.prx("QB2", h, 3 * h),
+                              q.measure("QB1", "QB2", key="m")))  # fmt: skip
+    directory = Path(tempfile.mkdtemp())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = _served_emulator(directory, port)
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    try:
+        c = q.QaasClient(profile="emulator", data_dir=directory)
+        flow = c.tokens.start_device_flow()
+        httpx.post(f"http://127.0.0.1:{port}/auth/realms/lexis/device",
+                   data={"user_code": flow.user_code, "username": "alice", "password": "alice-password"})  # fmt: skip
+        c.tokens.complete_device_flow(flow, timeout=30, sleep=lambda _: time.sleep(0.1))
+        cal = c.calibration()
+        c.target()
+        fds_before = fds()
+        tracemalloc.start()
+
+        async def one(i: int) -> bool:
+            job = await c.submit_async([bell], 20, calibration=cal)
+            result = await job.result(timeout=900)
+            return sum(result.counts(0).values()) == 20
+
+        async def main() -> list[bool | BaseException]:
+            try:
+                return await asyncio.gather(*(one(i) for i in range(200)), return_exceptions=True)
+            finally:
+                await c.aclose()
+
+        t0 = time.perf_counter()
+        outcomes = asyncio.run(main())
+        wall = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        failures = [o for o in outcomes if o is not True]
+        fds_after = fds()
+        c.close()
+        fds_closed = fds()
+    finally:
+        server.terminate()
+        server.wait(30)
+    return [
+        figure("200 concurrent jobs: failures", float(len(failures)), "jobs", target="0"),
+        figure("200 concurrent jobs: wall time (4 emulated nodes)", wall, "s"),
+        figure("peak Python memory during the 200 jobs", peak / 2**20, "MiB"),
+        figure("max resident memory of the client process", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "MiB"),
+        figure("open file descriptors before -> after the jobs", float(fds_after - fds_before), "fds (delta)",
+               target="0 leaked once closed"),
+        figure("open file descriptors after close vs before", float(fds_closed - fds_before), "fds (delta)"),
+    ]
+
+
 def _adapter_sections() -> None:
     """Benchmarks of the framework adapters live beside this file as bench_<framework>.py with a run() function."""
     import importlib.util
