@@ -5,27 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 import qaas_core as q
+from tests.reliability.conftest import set_faults
 from tests.reliability.test_faults import BELL
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[q.QaasClient]:
-    data = tmp_path_factory.mktemp("once")
-    os.environ["QAAS_RETRY_WAIT_SCALE"] = "0.1"
-    c = q.QaasClient.emulator("garnet20", noise=False, simulation="fast", data_dir=data, timeout=1.5,
-                              scheduler_tick_seconds=0.05)  # fmt: skip
-    try:
-        yield c
-    finally:
-        c.close()
-        os.environ.pop("QAAS_RETRY_WAIT_SCALE", None)
+@pytest.fixture
+def client(fast_emulator: q.QaasClient) -> q.QaasClient:
+    return fast_emulator
 
 
 def iqm_jobs(client: q.QaasClient) -> int:
@@ -41,25 +32,18 @@ def heappe_runs(client: q.QaasClient, submission_id: str) -> int:
     return sum(1 for j in jobs if j.name == f"qaas-{submission_id}"[:50] and j.state != 1)
 
 
-def faults(client: q.QaasClient, rules: list[dict[str, object]]) -> None:
-    url = f"{client.emulator_url}/_emulator/faults"
-    httpx.delete(url).raise_for_status()
-    if rules:
-        httpx.post(url, json=rules).raise_for_status()
-
-
 @pytest.mark.parametrize("path", ["JobManagement/CreateJob", "JobManagement/SubmitJob",
                                   "FileTransfer/UploadFilesToJobExecutionDir"])  # fmt: skip
 def test_timeout_after_the_server_accepted_runs_once(client: q.QaasClient, path: str) -> None:
     client.calibration()
     before = iqm_jobs(client)
     # the server handles the request, but only after the client (timeout 1.5 s) gave up: an ambiguous failure
-    faults(client, [{"action": "delay", "delay_seconds": 2.5, "path": path, "count": 1}])
+    set_faults(client, [{"action": "delay", "delay_seconds": 2.5, "path": path, "count": 1}])
     try:
         job = client.submit(BELL, 32, calibration=client.calibration())
         result = job.result(timeout=60)
     finally:
-        faults(client, [])
+        set_faults(client, [])
     assert sum(result.counts(0).values()) == 32
     assert iqm_jobs(client) == before + 1
     assert heappe_runs(client, job.submission_id) == 1

@@ -539,32 +539,15 @@ class QaasClient:
                 time.sleep(min(8.0, 0.5 * 2**attempt) * _wait_scale())
 
     async def submit_async(self, circuits: Sequence[Circuit] | Circuit, shots: int, **kwargs: Any) -> AsyncJob:
-        """The asyncio twin of :meth:`submit` (the same checks; the three calls run on an httpx.AsyncClient)."""
+        """The asyncio twin of :meth:`submit`: the same checks and the same three calls (with the same handling of
+        ambiguous failures) run in a worker thread; the returned :class:`AsyncJob` follows the job on an
+        ``httpx.AsyncClient``, so thousands of jobs can be awaited at once.
+        """
         import asyncio
 
-        walltime = int(kwargs.pop("walltime", 3600))
-        meta = kwargs.pop("meta", None)
-        request, data, _ = await asyncio.to_thread(self.prepare, circuits, shots, **kwargs)
-        resource, target = await asyncio.to_thread(self.target)
-        await asyncio.to_thread(self._record_new, request, data, resource, target, meta)
-        heappe = self._async_client(target.heappe_url)
-        name = f"qaas-{request.submission_id}"
-        spec = self._job_spec(target, name, target.run_template_id, target.run_template_parameters,
-                              [{"Name": "QAAS_SUBMISSION_ID", "Value": request.submission_id}],
-                              walltime=walltime)  # fmt: skip
-        call = heappe.protocol.create_job(spec)
-        info = heappe.protocol.parse_job(await heappe.send(call), call.what)
-        task_id = info.tasks[0].id if info.tasks else info.id
-        await asyncio.to_thread(self.ledger.update, request.submission_id, state="created", heappe_job_id=info.id,
-                                heappe_task_id=task_id)  # fmt: skip
-        upload = heappe.protocol.upload(info.id, task_id, [(REQUEST_FILE, data)])
-        heappe.protocol.parse_upload(await heappe.send(upload))
-        await heappe.send(heappe.protocol.submit_job(info.id))
-        await asyncio.to_thread(self.ledger.update, request.submission_id, state="submitted")
-        tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max)
-        tracker.emit("created", heappe_job_id=info.id)
-        tracker.emit("uploaded", bytes=len(data))
-        return AsyncJob(tracker, heappe, self.ledger, resource.name)
+        job = await asyncio.to_thread(self.submit, circuits, shots, **kwargs)
+        heappe = self._async_client(self.heappe.base_url)
+        return AsyncJob(job._t, heappe, self.ledger, job.resource)
 
     def _async_client(self, url: str) -> AsyncHEAppEClient:
         if self._async_heappe is None:
