@@ -195,7 +195,7 @@ def test_emulator_restart_mid_job(tmp_path: Path) -> None:
                 time.sleep(0.2)
             port = emu.server.port
             emu.server.stop()  # everything goes down mid-job; state stays on disk
-            from qaas_core.fast_emulator import EmulatorConfig, EmulatorServer
+            from qaas_core.emulator import EmulatorConfig, EmulatorServer
 
             config = emu.server.config
             emu.server = EmulatorServer(EmulatorConfig(**{**config.__dict__, "port": port})).start()
@@ -206,7 +206,7 @@ def test_emulator_restart_mid_job(tmp_path: Path) -> None:
             client.close()
     finally:
         os.environ.pop("QAAS_RETRY_WAIT_SCALE", None)
-    record("fast_emulator restart mid-job", "poll", "recovered (task re-run attaches to the same IQM job)")
+    record("emulator restart mid-job", "poll", "recovered (task re-run attaches to the same IQM job)")
 
 
 def test_zz_write_table() -> None:
@@ -237,6 +237,6 @@ def test_zz_write_table() -> None:
         "garbled result.json",
         "truncated result.json",
         "worker crash / kill",
-        "fast_emulator restart mid-job",
+        "emulator restart mid-job",
     ]:
         assert f"| {fault} |" in text, fault
