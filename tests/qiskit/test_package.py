@@ -23,3 +23,21 @@ def test_only_this_framework_is_installed() -> None:
         except importlib.metadata.PackageNotFoundError:
             continue
         raise AssertionError(f"{dist} is installed in the qaas-qiskit session; it must test the adapter alone")
+
+
+def test_public_surface() -> None:
+    assert sorted(qaas_qiskit.__all__) == [
+        "CircuitTemplate",
+        "DT",
+        "MAX_CIRCUITS",
+        "NATIVE_GATES",
+        "OPTION_NAMES",
+        "QaaSBackend",
+        "QaaSJob",
+        "QaaSProvider",
+        "__version__",
+        "target_from_calibration",
+        "versions",
+    ]
+    for name in qaas_qiskit.__all__:
+        assert getattr(qaas_qiskit, name) is not None

@@ -1,0 +1,159 @@
+"""``QaaSJob``: a Qiskit ``JobV1`` around one qaas job (one HEAppE job, one IQM job, the whole batch).
+
+``job_id()`` is the qaas submission id, which ``QaaSProvider.retrieve_job`` accepts in any process that shares the
+data directory (so do the HEAppE and IQM job ids). ``status()`` polls once; ``queue_position()`` reports the IQM
+queue position the cluster side saw.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from qiskit.providers import JobStatus, JobV1
+
+import qaas_core as q
+from qaas_qiskit._results import Layout, layout_from_circuit, to_qiskit_result
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from qiskit.result import Result
+
+    from qaas_qiskit._backend import QaaSBackend
+
+__all__ = ["QaaSJob"]
+
+_STATUS: Final = {
+    "created": JobStatus.INITIALIZING,
+    "uploaded": JobStatus.INITIALIZING,
+    "queued": JobStatus.QUEUED,
+    "qpu_queued": JobStatus.QUEUED,
+    "running": JobStatus.RUNNING,
+    "qpu_processing": JobStatus.RUNNING,
+    "done": JobStatus.DONE,
+    "failed": JobStatus.ERROR,
+    "cancelled": JobStatus.CANCELLED,
+}
+
+
+class QaaSJob(JobV1):  # type: ignore[misc]
+    """A batch of circuits running on a qaas backend.
+
+    Args:
+        backend: The backend that ran it.
+        job: The qaas job handle.
+        layouts: Register layout of each circuit (None: read from the request stored in the ledger).
+    """
+
+    def __init__(self, backend: QaaSBackend, job: q.Job, layouts: Sequence[Layout] | None = None) -> None:
+        super().__init__(backend, job.submission_id)
+        self._job = job
+        self._layouts = list(layouts) if layouts is not None else None
+        self._result: Result | None = None
+        self._failure: q.JobFailedError | None = None
+
+    @property
+    def qaas_job(self) -> q.Job:
+        """The underlying :class:`qaas_core.Job` (both ids, progress events, ``on_progress``)."""
+        return self._job
+
+    @property
+    def heappe_job_id(self) -> int:
+        """The HEAppE job id."""
+        return self._job.heappe_job_id
+
+    @property
+    def iqm_job_id(self) -> str | None:
+        """The IQM job id, once the cluster side has reported it."""
+        return self._job.iqm_job_id
+
+    def submit(self) -> None:
+        """Jobs are submitted by :meth:`QaaSBackend.run`; this always raises.
+
+        Raises:
+            ValidationError: always.
+        """
+        raise q.ValidationError(f"job {self.job_id()} was submitted by QaaSBackend.run(); it cannot be submitted again")
+
+    def result(self, timeout: float | None = None) -> Result:
+        """Wait for the job and return its results (downloaded once, then kept).
+
+        Args:
+            timeout: Longest wait in seconds (None: no limit).
+
+        Raises:
+            JobFailedError: the job failed or was cancelled (both ids, the state and the reason).
+            JobTimeoutError: the job did not finish in time (it keeps running).
+            PayloadError: the result does not match the submitted circuits.
+        """
+        if self._result is None:
+            native = self._job.result(timeout)
+            backend: QaaSBackend = self.backend()
+            self._result = to_qiskit_result(
+                native,
+                self._layouts_for(native),
+                backend_name=backend.name,
+                backend_version=str(backend.backend_version),
+                job_id=self.job_id(),
+            )
+        return self._result
+
+    def _layouts_for(self, native: q.Result) -> list[Layout]:
+        if self._layouts is not None:
+            return self._layouts
+        backend: QaaSBackend = self.backend()
+        data = backend.client.ledger.load_request(self._job.submission_id)
+        if data is None:
+            raise q.PayloadError(f"the ledger keeps no request for job {self.job_id()}; registers cannot be rebuilt")
+        request = q.decode_run_request(data)
+        self._layouts = [
+            layout_from_circuit(c, r.keys) for c, r in zip(request.circuits, native.circuits, strict=False)
+        ]
+        return self._layouts
+
+    def status(self) -> JobStatus:
+        """Poll once and return the job's status.
+
+        Raises:
+            QaasError: the platform could not be asked (typed).
+        """
+        if self._result is not None:
+            return JobStatus.DONE
+        if self._failure is not None:
+            return _STATUS.get(self._failure.state, JobStatus.ERROR)
+        try:
+            self._job.wait(timeout=0)
+        except q.JobTimeoutError:
+            return _STATUS.get(self._job.state, JobStatus.RUNNING)
+        # the cluster side has ended: whether it succeeded is in the result document
+        try:
+            self.result(timeout=60)
+        except q.JobFailedError as exc:
+            self._failure = exc
+            return _STATUS.get(exc.state, JobStatus.ERROR)
+        return JobStatus.DONE
+
+    def cancel(self) -> None:
+        """Cancel the job (HEAppE stops the cluster task, which cancels the IQM job).
+
+        Raises:
+            RemoteAPIError: the platform refused (e.g. the job has already ended).
+        """
+        self._job.cancel()
+
+    def queue_position(self, refresh: bool = True) -> int | None:
+        """Position in the QPU queue, as the IQM server last reported it (None when not queued there).
+
+        Args:
+            refresh: Poll once first.
+        """
+        if refresh and self._result is None and self._failure is None:
+            self._job.status()
+        return self._job.queue_position
+
+    def __repr__(self) -> str:
+        return f"<QaaSJob {self.job_id()} heappe={self.heappe_job_id} iqm={self.iqm_job_id or '-'}>"
+
+    def error_message(self) -> str | None:
+        """Why the job failed, if it did and that is known here."""
+        return None if self._failure is None else self._failure.message

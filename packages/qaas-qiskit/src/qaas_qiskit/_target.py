@@ -1,0 +1,114 @@
+"""Calibration → Qiskit :class:`~qiskit.transpiler.Target`: what ``transpile(circuit, backend)`` compiles to.
+
+Qubit ``i`` of the target is ``calibration.qubits[i]``. Computational resonators are not part of the target: on
+star devices (Deneb, VLQ) the target offers a *virtual* ``cz`` between two qubits wherever ``cal.coupling_graph()``
+says they can interact through a resonator, with the error and duration of the whole MOVE–CZ–MOVE sequence, and
+the conversion (:mod:`qaas_qiskit._convert`) expands it. So users never write MOVE, and any Qiskit pass manager
+routes for star devices without a plugin.
+
+Native instructions: ``r`` (:class:`~qiskit.circuit.library.RGate` ``R(θ, φ)`` ≡ IQM ``prx(θ, φ)``), ``cz`` on
+the couplings (both directions), ``measure`` and ``reset`` where calibrated, ``delay`` on every qubit, and the
+``if_else`` control flow when ``cc_prx`` is calibrated (``if_test`` on one measured bit → ``cc_prx``).
+Durations are seconds, errors are ``1 - fidelity``; ``dt`` is 1 ns, which is also how ``delay(…, unit="dt")``
+is converted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from qiskit.circuit import Delay, IfElseOp, Measure, Parameter, Reset
+from qiskit.circuit.library import CZGate, RGate
+from qiskit.providers import QubitProperties
+from qiskit.transpiler import InstructionProperties, Target
+
+if TYPE_CHECKING:
+    import qaas_core as q
+
+__all__ = ["DT", "NATIVE_GATES", "target_from_calibration"]
+
+DT: Final = 1e-9
+"""The backend's ``dt`` in seconds: the unit of ``delay(..., unit="dt")`` and of scheduled durations."""
+
+NATIVE_GATES: Final = ("r", "cz", "measure", "reset", "delay", "barrier", "if_else")
+"""Operation names a circuit may contain when it is handed to :meth:`QaaSBackend.run`."""
+
+
+def _properties(calibration: q.Calibration, gate: str, locus: tuple[str, ...]) -> InstructionProperties | None:
+    duration = calibration.duration(gate, locus)
+    error = calibration.error(gate, locus)
+    if duration is None and error is None:
+        return None
+    return InstructionProperties(duration=duration, error=error)
+
+
+def _measure_error(calibration: q.Calibration, qubit: str) -> float | None:
+    error = calibration.error("measure", (qubit,))
+    if error is None and qubit in calibration.metrics.readout_error:
+        p01, p10 = calibration.metrics.readout_error[qubit]
+        error = (p01 + p10) / 2
+    return error
+
+
+def single_qubit_loci(calibration: q.Calibration, gate: str) -> tuple[str, ...]:
+    """Qubits on which ``gate`` is calibrated on its own (factorisable operations: any locus member)."""
+    qubits = set(calibration.qubits)
+    seen: dict[str, None] = {}
+    for locus in calibration.loci(gate):
+        for component in locus:
+            if component in qubits:
+                seen.setdefault(component, None)
+    return tuple(seen)
+
+
+def target_from_calibration(calibration: q.Calibration, *, description: str | None = None) -> Target:
+    """Build the Qiskit target of a calibration set.
+
+    Args:
+        calibration: The calibration (architecture and metrics) of the QPU.
+        description: Free text for ``Target.description`` (default: device and calibration set).
+
+    Returns:
+        A target whose qubit ``i`` is ``calibration.qubits[i]``.
+    """
+    index = {name: i for i, name in enumerate(calibration.qubits)}
+    metrics = calibration.metrics
+    target = Target(
+        description=description
+        or f"{calibration.device or 'IQM QPU'} calibration set {calibration.calibration_set_id}",
+        num_qubits=len(calibration.qubits),
+        dt=DT,
+        qubit_properties=[
+            QubitProperties(t1=metrics.t1.get(name), t2=metrics.t2.get(name)) for name in calibration.qubits
+        ],
+    )
+    prx = single_qubit_loci(calibration, "prx")
+    target.add_instruction(
+        RGate(Parameter("θ"), Parameter("φ")),
+        {(index[name],): _properties(calibration, "prx", (name,)) for name in prx},
+    )
+    couplings: dict[tuple[int, ...], InstructionProperties | None] = {}
+    for a, b in calibration.coupling_graph():
+        props = _properties(calibration, "cz", (a, b))
+        couplings[(index[a], index[b])] = props
+        couplings[(index[b], index[a])] = props
+    if couplings:
+        target.add_instruction(CZGate(), couplings)
+    measured = single_qubit_loci(calibration, "measure")
+    if measured:
+        target.add_instruction(
+            Measure(),
+            {
+                (index[name],): InstructionProperties(
+                    duration=calibration.duration("measure", (name,)), error=_measure_error(calibration, name)
+                )
+                for name in measured
+            },
+        )
+    reset = single_qubit_loci(calibration, "reset")
+    if reset:
+        target.add_instruction(Reset(), {(index[name],): _properties(calibration, "reset", (name,)) for name in reset})
+    target.add_instruction(Delay(Parameter("t")), {(i,): None for i in range(len(calibration.qubits))})
+    if single_qubit_loci(calibration, "cc_prx"):
+        target.add_instruction(IfElseOp, name="if_else")
+    return target
