@@ -18,11 +18,11 @@ import math
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from qaas_core._auth import TokenManager
+from qaas_core._auth import DeviceFlow, TokenManager
 from qaas_core._calibration import Calibration
 from qaas_core._circuit import Circuit, circuits_from, validate_circuits
 from qaas_core._config import Settings, load_settings
@@ -141,11 +141,21 @@ class QaasClient:
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
     @classmethod
-    def emulator(cls, device: str = "garnet20", **emulator_settings: Any) -> QaasClient:
+    def emulator(
+        cls, device: str = "garnet20", *, on_device_login: Callable[[DeviceFlow], None] | None = None,
+        **emulator_settings: Any,
+    ) -> QaasClient:  # fmt: skip
         """Start an embedded emulator (LEXIS + HEAppE + IQM server on 127.0.0.1) and return a client bound to it.
 
-        The client logs in through the OAuth device flow, approved programmatically, and then takes exactly the
-        same HTTP path as production. The emulator stops when the client is closed.
+        The client logs in through the OAuth device flow — ``on_device_login`` sees the verification URL and user
+        code, as a person would — which the emulator then approves as its demo user; afterwards every call takes
+        exactly the same HTTP path as production. The emulator stops when the client is closed.
+
+        Args:
+            device: bundled device profile (``qaas_core.PROFILES``).
+            on_device_login: called with the started device login before it is approved.
+            **emulator_settings: emulator settings (``noise``, ``seed``, ``simulation``…) and client settings
+                (``data_dir`` — default: a fresh temporary directory — ``timeout``…).
         """
         from qaas_core.emulator._embedded import start_embedded
 
@@ -154,6 +164,8 @@ class QaasClient:
         client._emulator = emu
         try:
             flow = client.tokens.start_device_flow(offline=True)
+            if on_device_login is not None:
+                on_device_login(flow)
             emu.approve_device(flow.user_code)
             client.tokens.complete_device_flow(flow, timeout=30, sleep=lambda s: time.sleep(min(s, 0.05)))
         except BaseException:

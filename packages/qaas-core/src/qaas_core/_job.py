@@ -221,6 +221,12 @@ class _JobBase:
         return self._t.state
 
     @property
+    def finished(self) -> bool:
+        """True once the cluster side has ended (finished, failed or cancelled); ``result()`` then returns or
+        raises without waiting."""
+        return self._t.heappe_state.terminal or self._cached_result() is not None
+
+    @property
     def queue_position(self) -> int | None:
         """Position in the QPU queue, when the IQM server reports it."""
         return self._t.queue_position
