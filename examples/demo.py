@@ -1,122 +1,146 @@
-"""The qaas demo (``nox -s demo``): what the core does today, on the bundled device profiles.
+"""The qaas demo (``nox -s demo``): the whole production path on one machine, through every front end.
 
-1. the device profiles and one calibration as a table;
-2. an OpenQASM 3 Bell program translated to IQM native operations, validated and encoded as an IQM job request;
-3. the same two-qubit gate on a resonator-star device, where it becomes a MOVE sandwich;
-4. a broken program, rejected before anything is sent.
+1. start the embedded emulator (LEXIS + HEAppE + IQM server + noisy QPU on 127.0.0.1) and log in through the OAuth
+   device flow, as a person would (the emulator approves the code as its demo user);
+2. show the quantum resource, its calibration as a table and a topology picture;
+3. run a Bell pair through Qiskit, Cirq and PennyLane, and a GHZ state from an OpenQASM 3 file;
+4. print the counts side by side, and where the job ledger lives.
 
-The embedded emulator (LEXIS + HEAppE + IQM server) and the framework adapters join this demo as they land.
+Pass ``--noiseless`` for an ideal QPU, ``--device deneb6`` for the resonator star.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 import qaas_core as q
+from qaas_core.cli import calibration_table
 
-BELL = """
-OPENQASM 3.0;
-include "stdgates.inc";
-qubit[2] q;
-bit[2] c;
-h q[0];
-cx q[0], q[1];
-c = measure q;
-"""
-
-STAR_CZ = """
-OPENQASM 3.0;
-include "stdgates.inc";
-bit[2] c;
-h $0;
-cz $0, $1;
-h $1;
-c[0] = measure $0;
-c[1] = measure $1;
-"""
-
-BROKEN = """
-OPENQASM 3.0;
-qubit[2] q;
-h q[0];
-ccz q[0], q[1];
-"""
+HERE = Path(__file__).resolve().parent
+SHOTS = 2000
 
 
-def profiles_table() -> Table:
-    table = Table(title="Bundled device profiles")
-    for col in ("profile", "qubits", "resonators", "couplings", "median 2q fidelity", "calibration set"):
-        table.add_column(col)
-    for name in q.PROFILES:
-        cal = q.load_profile(name)
-        pairs = cal.coupling_graph()
-        fids = sorted(f for a, b in pairs if (f := cal.fidelity("cz", (a, b))) is not None)
-        median = f"{fids[len(fids) // 2]:.4f}" if fids else "-"
-        table.add_row(
-            name,
-            str(len(cal.qubits)),
-            ",".join(cal.computational_resonators) or "-",
-            str(len(pairs)),
-            median,
-            cal.calibration_set_id[:8] + "…",
-        )
-    return table
+def run_qiskit(client: q.QaasClient) -> tuple[dict[str, int], str]:
+    from qiskit import QuantumCircuit, transpile
+
+    from qaas_qiskit import QaaSProvider
+
+    backend = QaaSProvider(client=client).get_backend()
+    qc = QuantumCircuit(2, 2, name="bell-qiskit")
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    job = backend.run(transpile(qc, backend, seed_transpiler=1), shots=SHOTS)
+    return job.result().get_counts(), job.job_id()
 
 
-def calibration_table(cal: q.Calibration, limit: int = 8) -> Table:
-    table = Table(title=f"{cal.device}: first {limit} qubits")
-    for col in ("qubit", "T1 (µs)", "T2 (µs)", "prx fidelity", "readout 0→1", "readout 1→0"):
-        table.add_column(col, justify="right")
-    for qubit in cal.qubits[:limit]:
-        e01, e10 = cal.metrics.readout_error[qubit]
-        table.add_row(
-            qubit,
-            f"{cal.metrics.t1[qubit] * 1e6:.1f}",
-            f"{cal.metrics.t2[qubit] * 1e6:.1f}",
-            f"{cal.fidelity('prx', (qubit,)):.5f}",
-            f"{e01:.3f}",
-            f"{e10:.3f}",
-        )
-    return table
+def run_cirq(client: q.QaasClient) -> tuple[dict[str, int], str]:
+    import cirq
+
+    from qaas_cirq import QaaSSampler
+
+    sampler = QaaSSampler(client=client)
+    a, b = cirq.NamedQubit("QB1"), cirq.NamedQubit("QB2")
+    circuit = cirq.Circuit(cirq.H(a), cirq.CNOT(a, b), cirq.measure(a, b, key="m"))
+    result = sampler.run(sampler.device.compile(circuit).circuit if hasattr(sampler.device.compile(circuit), "circuit")
+                         else sampler.device.compile(circuit), repetitions=SHOTS)  # fmt: skip
+    counts = result.histogram(key="m", fold_func=lambda bits: "".join(str(int(x)) for x in bits))
+    return dict(counts), str(result.metadata.get("submission_id", "")) if hasattr(result, "metadata") else ""
 
 
-def show_circuit(console: Console, circuit: q.Circuit) -> None:
-    for i, inst in enumerate(circuit.instructions):
-        args = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in inst.args.items())
-        console.print(f"  {i:>2}  {inst.name:<8} {','.join(inst.locus):<10} {args}")
+def run_pennylane(client: q.QaasClient) -> tuple[dict[str, int], str]:
+    import pennylane as qml
+
+    dev = qml.device("qaas.iqm", wires=2, shots=SHOTS, client=client)
+
+    @qml.qnode(dev)
+    def bell() -> Any:
+        qml.Hadamard(0)
+        qml.CNOT([0, 1])
+        return qml.counts()
+
+    counts = bell()
+    return {str(k): int(v) for k, v in counts.items()}, ""
+
+
+def run_qasm(client: q.QaasClient, calibration: q.Calibration) -> tuple[dict[str, int], str]:
+    circuit = q.circuit_from_qasm3((HERE / "ghz.qasm").read_text(), calibration, name="ghz-qasm3")
+    job = client.submit(circuit, SHOTS, calibration=calibration)
+    return job.result(timeout=300).counts(0), job.submission_id
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="garnet20", choices=q.PROFILES)
+    parser.add_argument("--noiseless", action="store_true")
+    args = parser.parse_args()
     console = Console()
     t0 = time.perf_counter()
-    console.rule("[bold]qaas demo")
-    console.print(profiles_table())
-    garnet = q.load_profile("garnet20")
-    console.print(calibration_table(garnet))
+    console.rule("[bold]qaas demo: the IQM path through LEXIS and HEAppE, emulated on this machine")
 
-    console.rule("OpenQASM 3 Bell program on garnet20")
-    bell = q.circuit_from_qasm3(BELL, garnet, name="bell")
-    show_circuit(console, bell)
-    q.validate_circuits([bell], garnet)
-    body = q.encode_iqm_job([bell], shots=1000, calibration_set_id=garnet.calibration_set_id)
-    console.print(f"IQM job request: {len(body)} bytes; first instruction on the wire:")
-    console.print_json(json.dumps(json.loads(body)["circuits"][0]["instructions"][0]))
+    def show_login(flow: Any) -> None:
+        console.print(f"LEXIS device login: open [bold]{flow.verification_uri_complete}[/bold] "
+                      f"and confirm code [bold]{flow.user_code}[/bold] (the emulator approves it as 'alice')")  # fmt: skip
 
-    console.rule("The same CZ on a resonator star (deneb6)")
-    deneb = q.load_profile("deneb6")
-    star = q.circuit_from_qasm3(STAR_CZ, deneb, name="star")
-    show_circuit(console, star)
+    with q.QaasClient.emulator(args.device, noise=not args.noiseless, seed=2026,
+                               on_device_login=show_login) as client:  # fmt: skip
+        claims = client.tokens.claims()
+        console.print(f"logged in as [bold]{claims['preferred_username']}[/bold]; emulator at {client.emulator_url}")
 
-    console.rule("Bad input is rejected before anything is sent")
-    try:
-        q.circuit_from_qasm3(BROKEN, garnet)
-    except q.QaasError as exc:
-        console.print(f"[red]{type(exc).__name__}[/red]: {exc}")
-    console.rule(f"done in {time.perf_counter() - t0:.2f} s")
+        console.rule("The quantum resource")
+        resource, target = client.target()
+        console.print(f"project {client.settings.project}: resource [bold]{resource.name}[/bold] on HEAppE cluster "
+                      f"{target.cluster_name} ({resource.heappe_url})")  # fmt: skip
+        calibration = client.calibration()
+        console.print(calibration_table(calibration))
+        picture = Path(client.settings.data_dir) / f"{args.device}-topology.png"
+        try:
+            from qaas_core._plot import plot_topology
+
+            console.print(f"topology picture: {plot_topology(calibration, picture)}")
+        except q.ConfigurationError as exc:
+            console.print(f"(no topology picture: {exc})")
+
+        console.rule(f"Bell pairs and a GHZ state, {SHOTS} shots each")
+        runs: dict[str, Callable[[], tuple[dict[str, int], str]]] = {
+            "Qiskit (Bell)": lambda: run_qiskit(client),
+            "Cirq (Bell)": lambda: run_cirq(client),
+            "PennyLane (Bell)": lambda: run_pennylane(client),
+            "OpenQASM 3 (GHZ, examples/ghz.qasm)": lambda: run_qasm(client, calibration),
+        }
+        table = Table(title="counts (each framework's own bit order)")
+        table.add_column("front end")
+        table.add_column("counts, most frequent first")
+        table.add_column("ideal fraction")
+        table.add_column("s", justify="right")
+        for name, run in runs.items():
+            started = time.perf_counter()
+            try:
+                counts, _ = run()
+            except (q.QaasError, ImportError) as exc:
+                table.add_row(name, f"[red]{type(exc).__name__}: {exc}[/red]", "", "")
+                continue
+            ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+            shown = ", ".join(f"{k}: {v}" for k, v in ordered[:4]) + (" …" if len(ordered) > 4 else "")
+            total = sum(counts.values())
+            ideal = sum(v for k, v in counts.items() if len(set(k.replace(" ", ""))) == 1) / total
+            table.add_row(name, shown, f"{ideal:.3f}", f"{time.perf_counter() - started:.1f}")
+        console.print(table)
+
+        console.rule("Where things are")
+        jobs = client.jobs(limit=None)
+        console.print(f"job ledger: {client.ledger.path} ({len(jobs)} jobs: "
+                      f"{', '.join(sorted({e.state for e in jobs}))})")  # fmt: skip
+        console.print("retrieve any of them later, from any process: `qaas --profile emulator jobs list` while an "
+                      "emulator runs (`qaas emulator serve`), or QaasClient.retrieve(id)")  # fmt: skip
+    console.rule(f"done in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":
