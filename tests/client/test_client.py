@@ -175,7 +175,7 @@ def test_token_cache_is_private(client: q.QaasClient) -> None:
 
 def test_cancel(tmp_path: Path) -> None:
     with q.QaasClient.emulator("garnet20", noise=False, data_dir=tmp_path, iqm_queue_seconds=60.0) as c:
-        job = c.submit(bell(), 10)
+        job = c.submit(bell(), 10, calibration=q.load_profile("garnet20"))  # the emulator's own calibration
         deadline = 60
         while job.status() not in ("qpu_queued",) and deadline:
             deadline -= 1
@@ -192,7 +192,7 @@ def test_token_expiry_during_a_long_poll(tmp_path: Path) -> None:
     with q.QaasClient.emulator("garnet20", noise=False, data_dir=tmp_path, access_token_seconds=3,
                                iqm_queue_seconds=8.0) as c:  # fmt: skip
         first = c.tokens.access_token()
-        job = c.submit(bell(), 20)
+        job = c.submit(bell(), 20, calibration=q.load_profile("garnet20"))
         result = job.result(timeout=120)
         assert sum(result.counts(0).values()) == 20
         assert c.tokens.access_token() != first  # refreshed, without the caller noticing
