@@ -123,6 +123,14 @@ def tests_pennylane(session: nox.Session) -> None:
     _pytest(session, "tests/pennylane")
 
 
+@nox.session(name="pennylane-conformance", python=PYTHON)
+def pennylane_conformance(session: nox.Session) -> None:
+    """PennyLane's own device test suite against qaas.iqm on a noiseless embedded emulator (~10 min; not default)."""
+    _install(session, CORE, ADAPTERS["pennylane"], extras=FULL_CORE)
+    session.install("flaky", "pytest-mock")
+    session.run("python", "tests/pennylane/conformance.py", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
 @nox.session(python=PYTHON)
 def cross(session: nox.Session) -> None:
     """The same programs through every front end (all packages together)."""

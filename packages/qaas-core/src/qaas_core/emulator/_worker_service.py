@@ -56,7 +56,7 @@ class WorkerService:
         log = Path(self.config.state_dir or ".") / "worker-service.log"
         with open(log, "ab") as out:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-                [sys.executable, "-m", "qaas_core.worker", "serve", "--socket", str(self.socket)],
+                [sys.executable, "-m", "qaas_core.worker", "serve", "--socket", str(self.socket), "--exit-with-parent"],
                 env=env,
                 stdout=out,
                 stderr=out,

@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="keep iqm-client loaded and serve tasks on a Unix socket")
     srv.add_argument("--socket", default=os.environ.get("QAAS_WORKER_SOCKET"), required=False)
     srv.add_argument("--state-dir")
+    srv.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process goes away")
     return parser
 
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
-            serve(args.socket, _state_dir(args.state_dir))
+            serve(args.socket, _state_dir(args.state_dir), exit_with_parent=args.exit_with_parent)
         except KeyboardInterrupt:
             return 0
         return 0

@@ -93,8 +93,29 @@ class _Server(socketserver.ThreadingUnixStreamServer):
         super().__init__(path, _Handler)
 
 
-def serve(socket_path: str, state_dir: Path, ready: threading.Event | None = None) -> None:
-    """Serve tasks on ``socket_path`` until interrupted; imports iqm-client once, up front."""
+def _exit_with_parent(parent: int) -> None:
+    """Stop the process when the one that started it is gone (an emulator that died without stopping us)."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    logger.info("worker service: parent %d is gone, exiting", parent)
+    os._exit(0)
+
+
+def serve(
+    socket_path: str, state_dir: Path, ready: threading.Event | None = None, *, exit_with_parent: bool = False
+) -> None:
+    """Serve tasks on ``socket_path`` until interrupted; imports iqm-client once, up front.
+
+    Args:
+        socket_path: the Unix socket to listen on (created 0600).
+        state_dir: where submission ids are recorded.
+        ready: set once the socket listens.
+        exit_with_parent: stop when the parent process goes away (used when an emulator starts the service).
+    """
+    if exit_with_parent:
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
