@@ -58,8 +58,9 @@ def run_cirq(client: q.QaasClient) -> tuple[dict[str, int], str]:
 def run_pennylane(client: q.QaasClient) -> tuple[dict[str, int], str]:
     import pennylane as qml
 
-    dev = qml.device("qaas.iqm", wires=2, shots=SHOTS, client=client)
+    dev = qml.device("qaas.iqm", wires=2, client=client)
 
+    @qml.set_shots(SHOTS)
     @qml.qnode(dev)
     def bell() -> Any:
         qml.Hadamard(0)
