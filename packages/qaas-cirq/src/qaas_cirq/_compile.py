@@ -1,0 +1,281 @@
+"""Compilation of any Cirq circuit to a device's native gates: route first, then decompose, then place MOVEs.
+
+1. **Prepare**: unroll subcircuits, decompose operations on three or more qubits into one- and two-qubit ones,
+   rename ``NamedQid`` qubits that name device qubits to the device's ``NamedQubit``.
+2. **Route** (only when needed: qubits that are not device qubits, or two-qubit gates off the coupling graph) with
+   ``cirq.RouteCQC`` on the device's routing graph (on star devices: qubit pairs that can meet in a resonator).
+   Routing comes *before* decomposition, so its SWAPs are decomposed like every other gate. Routing SWAPs that
+   act only on qubits already measured and never used again are dropped (RouteCQC leaves some after terminal
+   measurements).
+3. **Decompose** with a CZ target gate set, merge single-qubit runs into ``PhasedXPowGate`` + ``ZPowGate`` and push
+   the Z rotations through CZs into later phases (``cirq.eject_z``): what is left of them becomes virtual at
+   conversion.
+4. **MOVE insertion** on star devices: ``cz(a, b)`` becomes ``move(b, R) · cz(a, R) · move(b, R)`` through a
+   resonator ``R`` that ``b`` can MOVE into and ``a`` has a CZ with.
+
+Measurement keys survive unchanged; the result carries the qubit mappings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+import cirq
+import networkx as nx  # type: ignore[import-untyped,unused-ignore]
+
+from qaas_cirq._convert import component_name
+from qaas_cirq._errors import ConversionError
+from qaas_cirq._gates import MoveGate
+
+if TYPE_CHECKING:
+    from qaas_cirq._device import QaaSDevice
+
+__all__ = ["CompiledCircuit", "compile_circuit"]
+
+_KEEP: Final = "qaas_cirq.keep"  # tag: operations the decomposition must leave alone (MOVE)
+_USER_SWAP: Final = "qaas_cirq.user_swap"  # tag: SWAPs written by the user (not inserted by the router)
+_MOVE: Final = MoveGate()
+
+
+class CompiledCircuit(NamedTuple):
+    """A circuit compiled for a device.
+
+    Attributes:
+        circuit: The native circuit on device qubits (run it, or convert it).
+        initial_mapping: Original qubit -> device qubit at the start of the circuit.
+        final_mapping: Original qubit -> device qubit holding its state at the end (after routing SWAPs).
+    """
+
+    circuit: cirq.Circuit
+    initial_mapping: dict[cirq.Qid, cirq.Qid]
+    final_mapping: dict[cirq.Qid, cirq.Qid]
+
+
+def _target_gateset() -> cirq.CompilationTargetGateset:
+    return cirq.CZTargetGateset(additional_gates=[cirq.ResetChannel, cirq.WaitGate, MoveGate])
+
+
+def _is_two_qubit_gate(op: cirq.Operation) -> bool:
+    return len(op.qubits) == 2 and not cirq.is_measurement(op) and not isinstance(op.gate, cirq.WaitGate)
+
+
+def _fits(circuit: cirq.AbstractCircuit, device: QaaSDevice) -> bool:
+    """Whether the circuit already sits on device qubits with every two-qubit gate on the routing graph."""
+    components = device.component_set
+    graph = device.routing_graph
+    for op in circuit.all_operations():
+        if any(qid not in components for qid in op.qubits):
+            return False
+        if _is_two_qubit_gate(op) and not isinstance(op.untagged.gate, MoveGate):
+            a, b = op.qubits
+            if not graph.has_edge(a, b):
+                return False
+    return True
+
+
+def _rename_named_qids(circuit: cirq.Circuit, device: QaaSDevice) -> cirq.Circuit:
+    by_name = {component_name(c): c for c in device.components}
+    renames: dict[cirq.Qid, cirq.Qid] = {}
+    for qid in circuit.all_qubits():
+        if isinstance(qid, cirq.NamedQid) and qid.dimension == 2 and qid not in device.component_set:
+            target = by_name.get(qid.name)
+            if target is not None:
+                renames[qid] = target
+    if not renames:
+        return circuit
+    return circuit.transform_qubits(lambda qid: renames.get(qid, qid))
+
+
+def _prepare(circuit: cirq.AbstractCircuit, device: QaaSDevice) -> cirq.Circuit:
+    flat = cirq.unroll_circuit_op(circuit.unfreeze(), deep=True, tags_to_check=None)
+    flat = cirq.expand_composite(
+        flat, no_decomp=lambda op: len(op.qubits) <= 2 or cirq.is_measurement(op) or isinstance(op.gate, cirq.WaitGate)
+    )
+    for mi, moment in enumerate(flat):
+        for op in moment:
+            if len(op.qubits) > 2 and not cirq.is_measurement(op) and not isinstance(op.gate, cirq.WaitGate):
+                raise ConversionError("cannot decompose this operation into one- and two-qubit gates", moment=mi,
+                                      operation=op)  # fmt: skip
+    return _rename_named_qids(flat.unfreeze(copy=False), device)
+
+
+def _tag(circuit: cirq.Circuit) -> cirq.Circuit:
+    def tag(op: cirq.Operation) -> cirq.Operation:
+        if isinstance(op.untagged.gate, MoveGate):
+            return op.with_tags(_KEEP)
+        if op.gate == cirq.SWAP:
+            return op.with_tags(_USER_SWAP)
+        return op
+
+    return circuit.map_operations(tag)
+
+
+def _untag(circuit: cirq.AbstractCircuit) -> cirq.Circuit:
+    def untag(op: cirq.Operation) -> cirq.Operation:
+        tags = set(op.tags) & {_KEEP, _USER_SWAP}
+        return op.untagged.with_tags(*(t for t in op.tags if t not in tags)) if tags else op
+
+    return cirq.Circuit(circuit.map_operations(untag))
+
+
+def _route(
+    circuit: cirq.Circuit,
+    device: QaaSDevice,
+    initial_mapper: cirq.AbstractInitialMapper | None,
+    qubit_subset: Iterable[cirq.Qid] | None,
+) -> tuple[cirq.Circuit, dict[cirq.Qid, cirq.Qid], dict[cirq.Qid, cirq.Qid]]:
+    resonators = set(device.resonators)
+    for mi, moment in enumerate(circuit):
+        for op in moment:
+            if resonators & set(op.qubits):
+                raise ConversionError(
+                    "a circuit that addresses resonators directly cannot be routed; place it yourself and compile "
+                    "with route=False",
+                    moment=mi,
+                    operation=op,
+                )
+    graph: nx.Graph = device.routing_graph
+    if qubit_subset is not None:
+        subset = set(qubit_subset)
+        unknown = subset - set(graph.nodes)
+        if unknown:
+            raise ConversionError(f"qubit_subset names qubits that are not on the device: {sorted(map(str, unknown))}")
+        graph = graph.subgraph(subset).copy()
+    if len(circuit.all_qubits()) > graph.number_of_nodes():
+        raise ConversionError(
+            f"the circuit uses {len(circuit.all_qubits())} qubits; the device offers {graph.number_of_nodes()}"
+        )
+    if not nx.is_connected(graph):
+        raise ConversionError("the routing graph (device or qubit_subset) is not connected")
+    try:
+        routed, initial, swaps = cirq.RouteCQC(graph).route_circuit(circuit, initial_mapper=initial_mapper)
+    except ValueError as exc:
+        raise ConversionError(f"routing failed: {exc}") from exc
+    routed, final = _drop_dead_swaps(cirq.Circuit(routed), initial)
+    del swaps  # recomputed in _drop_dead_swaps from the SWAPs kept
+    return routed, initial, final
+
+
+def _drop_dead_swaps(
+    circuit: cirq.Circuit, initial: dict[cirq.Qid, cirq.Qid]
+) -> tuple[cirq.Circuit, dict[cirq.Qid, cirq.Qid]]:
+    """Remove routing SWAPs on qubits that were measured and are not used afterwards; compute the final mapping."""
+    ops = [(mi, op) for mi, moment in enumerate(circuit) for op in moment]
+
+    def routing_swap(op: cirq.Operation) -> bool:
+        return op.gate == cirq.SWAP and _USER_SWAP not in op.tags
+
+    measured: set[cirq.Qid] = set()
+    after_measure: list[bool] = []
+    for _, op in ops:
+        after_measure.append(routing_swap(op) and all(qid in measured for qid in op.qubits))
+        if cirq.is_measurement(op):
+            measured.update(op.qubits)
+    live: set[cirq.Qid] = set()  # qubits whose content is still needed (backwards: swaps exchange liveness)
+    dropped: set[int] = set()
+    for index in range(len(ops) - 1, -1, -1):
+        op = ops[index][1]
+        if after_measure[index] and not live.intersection(op.qubits):
+            dropped.add(index)
+        elif op.gate == cirq.SWAP:
+            a, b = op.qubits
+            a_live, b_live = a in live, b in live
+            live.discard(a)
+            live.discard(b)
+            live.update([x for x, needed in ((a, b_live), (b, a_live)) if needed])
+        else:
+            live.update(op.qubits)
+    at: dict[cirq.Qid, cirq.Qid] = {phys: logical for logical, phys in initial.items()}
+    for index, (_, op) in enumerate(ops):
+        if index not in dropped and routing_swap(op):
+            a, b = op.qubits
+            la, lb = at.pop(a, None), at.pop(b, None)
+            if la is not None:
+                at[b] = la
+            if lb is not None:
+                at[a] = lb
+    final = {logical: phys for phys, logical in at.items()}
+    if not dropped:
+        return circuit, final
+    moments: list[list[cirq.Operation]] = [[] for _ in circuit]
+    for index, (mi, op) in enumerate(ops):
+        if index not in dropped:
+            moments[mi].append(op)
+    return cirq.Circuit(cirq.Moment(m) for m in moments if m), final
+
+
+def _decompose(circuit: cirq.Circuit) -> cirq.Circuit:
+    context = cirq.TransformerContext(tags_to_ignore=(_KEEP,))
+    out = cirq.optimize_for_target_gateset(circuit, gateset=_target_gateset(), context=context)
+    out = cirq.merge_single_qubit_gates_to_phased_x_and_z(out, context=context)
+    out = cirq.eject_z(out, context=context)
+    out = cirq.drop_negligible_operations(out, context=context)
+    return cirq.drop_empty_moments(out, context=context).unfreeze(copy=False)
+
+
+def _insert_moves(circuit: cirq.Circuit, device: QaaSDevice) -> cirq.Circuit:
+    """Replace each CZ between qubits that only meet in a resonator by a MOVE sandwich."""
+    calibration = device.calibration
+    direct = device.direct_cz
+    if not device.resonators:
+        return circuit
+    ops: list[cirq.Operation] = []
+    changed = False
+    for mi, moment in enumerate(circuit):
+        for op in moment:
+            if op.gate == cirq.CZ and len(op.qubits) == 2:
+                a, b = op.qubits
+                na, nb = component_name(a), component_name(b)
+                if (na, nb) not in direct and (nb, na) not in direct:
+                    stay, mover, r = a, b, calibration.resonator_for(na, nb)
+                    if r is None:
+                        stay, mover, r = b, a, calibration.resonator_for(nb, na)
+                    if r is None:
+                        raise ConversionError(f"{na} and {nb} share no resonator", moment=mi, operation=op)
+                    res = device.component(r)
+                    ops += [_MOVE(mover, res), cirq.CZ(stay, res), _MOVE(mover, res)]
+                    changed = True
+                    continue
+            ops.append(op)
+    return cirq.Circuit(ops) if changed else circuit
+
+
+def compile_circuit(
+    device: QaaSDevice,
+    circuit: cirq.AbstractCircuit,
+    *,
+    route: bool | None = None,
+    initial_mapper: cirq.AbstractInitialMapper | None = None,
+    qubit_subset: Iterable[cirq.Qid] | None = None,
+) -> CompiledCircuit:
+    """Compile ``circuit`` for ``device`` (see the module docstring).
+
+    Args:
+        device: The target device.
+        circuit: Any Cirq circuit of one- and two-qubit gates (larger gates are decomposed first), measurements,
+            resets and classically controlled X/Y rotations.
+        route: Route with ``cirq.RouteCQC`` (True), never (False, the circuit must already sit on coupled device
+            qubits), or only when needed (None).
+        initial_mapper: Initial placement for the router (default: RouteCQC's own).
+        qubit_subset: Route onto these device qubits only.
+
+    Returns:
+        The native circuit and the qubit mappings.
+
+    Raises:
+        ConversionError: routing is impossible, or an operation cannot be decomposed to the native gates.
+    """
+    prepared = _tag(_prepare(circuit, device))
+    if route is None:
+        route = initial_mapper is not None or qubit_subset is not None or not _fits(prepared, device)
+    if route:
+        routed, initial, final = _route(prepared, device, initial_mapper, qubit_subset)
+    else:
+        unknown = sorted(str(qid) for qid in prepared.all_qubits() if qid not in device.component_set)
+        if unknown:
+            raise ConversionError(f"qubits {unknown} are not on the device; compile with routing (route=None)")
+        routed = prepared
+        initial = final = {qid: qid for qid in prepared.all_qubits()}
+    native = _insert_moves(_decompose(routed), device)
+    return CompiledCircuit(_untag(native), dict(initial), dict(final))
