@@ -53,6 +53,8 @@ class WorkerService:
             QAAS_WORKER_STATE=str(Path(self.config.state_dir or ".") / "cluster" / "worker"),
         )
         env.pop("QAAS_WORKER_SOCKET", None)
+        # tasks that start before the service listens wait for it rather than importing iqm-client themselves
+        self.socket.with_name(self.socket.name + ".starting").touch()
         log = Path(self.config.state_dir or ".") / "worker-service.log"
         with open(log, "ab") as out:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
@@ -73,5 +75,6 @@ class WorkerService:
         except subprocess.TimeoutExpired:
             process.kill()
             await asyncio.to_thread(process.wait, 10)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket.unlink()
+        for path in (self.socket, self.socket.with_name(self.socket.name + ".starting")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()

@@ -22,9 +22,22 @@ __all__ = ["delegate", "serve"]
 logger = logging.getLogger(__name__)
 
 
+def _wait_for_start(socket_path: str, limit: float = 60.0) -> None:
+    """A service that announced itself (``<socket>.starting``) but does not listen yet is importing iqm-client:
+    waiting for it is never slower than importing iqm-client here."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while os.path.exists(socket_path + ".starting") and not os.path.exists(socket_path):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
 def delegate(socket_path: str, command: str, task_dir: Path, **extra: Any) -> tuple[int, str] | None:
     """Hand a task to a running service. Returns (exit code, message), or None when no service answered (none
     listening, or it went away before answering)."""
+    _wait_for_start(socket_path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(socket_path)
@@ -126,6 +139,8 @@ def serve(
         os.unlink(socket_path)
     with _Server(socket_path, state_dir) as server:
         os.chmod(socket_path, 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path + ".starting")
         if ready is not None:
             ready.set()
         logger.info("qaas-worker service listening on %s", socket_path)
