@@ -48,11 +48,10 @@ def run_cirq(client: q.QaasClient) -> tuple[dict[str, int], str]:
 
     sampler = QaaSSampler(client=client)
     a, b = cirq.NamedQubit("QB1"), cirq.NamedQubit("QB2")
-    circuit = cirq.Circuit(cirq.H(a), cirq.CNOT(a, b), cirq.measure(a, b, key="m"))
-    result = sampler.run(sampler.device.compile(circuit).circuit if hasattr(sampler.device.compile(circuit), "circuit")
-                         else sampler.device.compile(circuit), repetitions=SHOTS)  # fmt: skip
+    compiled = sampler.device.compile(cirq.Circuit(cirq.H(a), cirq.CNOT(a, b), cirq.measure(a, b, key="m")))
+    result = sampler.run(compiled.circuit, repetitions=SHOTS)
     counts = result.histogram(key="m", fold_func=lambda bits: "".join(str(int(x)) for x in bits))
-    return dict(counts), str(result.metadata.get("submission_id", "")) if hasattr(result, "metadata") else ""
+    return dict(counts), result.metadata.submission_id
 
 
 def run_pennylane(client: q.QaasClient) -> tuple[dict[str, int], str]:
