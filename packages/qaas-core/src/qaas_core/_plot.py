@@ -63,7 +63,7 @@ def plot_topology(calibration: Calibration, path: Path) -> Path:
     for q, f in zip(calibration.qubits, oneq, strict=True):
         shade = 0.5 if hi1 == lo1 else (f - lo1) / (hi1 - lo1)
         ax.scatter(*pos[q], s=500, color=cmap(shade), edgecolors="black", zorder=2)
-        ax.annotate(q, pos[q], ha="center", va="center", fontsize=7, color="white", zorder=3)
+        ax.annotate(q, pos[q], ha="center", va="center", fontsize=7, color="black", zorder=3)
     for r in calibration.computational_resonators:
         ax.scatter(*pos[r], s=900, marker="s", color="lightgray", edgecolors="black", zorder=2)
         ax.annotate(r, pos[r], ha="center", va="center", fontsize=8, zorder=3)
