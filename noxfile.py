@@ -57,7 +57,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package (installed together with their frameworks)."""
-    _install(session, CORE, *ADAPTERS.values())
+    _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE + ",plot")
     session.install("mypy>=1.13")
     session.run("mypy")
 

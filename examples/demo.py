@@ -86,8 +86,8 @@ def main() -> None:
     console.rule("[bold]qaas demo: the IQM path through LEXIS and HEAppE, emulated on this machine")
 
     def show_login(flow: Any) -> None:
-        console.print(f"LEXIS device login: open [bold]{flow.verification_uri_complete}[/bold] "
-                      f"and confirm code [bold]{flow.user_code}[/bold] (the emulator approves it as 'alice')")  # fmt: skip
+        console.print(f"LEXIS device login: open [bold]{flow.verification_uri_complete}[/bold] and confirm code "
+                      f"[bold]{flow.user_code}[/bold] (the emulator approves it as 'alice')")  # fmt: skip
 
     with q.QaasClient.emulator(args.device, noise=not args.noiseless, seed=2026,
                                on_device_login=show_login) as client:  # fmt: skip

@@ -13,42 +13,14 @@ from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Operator
 
 import qaas_core as q
+from tests.cross.helpers import assert_equivalent_up_to_output_phases, native_unitary
 
 GARNET = q.load_profile("garnet20")
 
 
-def native_unitary(circuit: q.Circuit, qubits: list[str]) -> np.ndarray:
+def little_endian_unitary(circuit: q.Circuit, qubits: list[str]) -> np.ndarray:
     """Unitary of a prx/cz circuit, little-endian like Qiskit (qubits[0] is the least significant bit)."""
-    n = len(qubits)
-    index = {name: i for i, name in enumerate(qubits)}
-    u = np.eye(2**n, dtype=complex)
-    for inst in circuit.instructions:
-        if inst.name == "prx":
-            th, ph = inst.args["angle"], inst.args["phase"]
-            g = np.array(
-                [
-                    [np.cos(th / 2), -1j * np.exp(-1j * ph) * np.sin(th / 2)],
-                    [-1j * np.exp(1j * ph) * np.sin(th / 2), np.cos(th / 2)],
-                ]
-            )
-            full = np.array([[1.0]])
-            for k in reversed(range(n)):
-                full = np.kron(full, g if k == index[inst.locus[0]] else np.eye(2))
-            u = full @ u
-        elif inst.name == "cz":
-            a, b = index[inst.locus[0]], index[inst.locus[1]]
-            diag = np.array([-1.0 if (i >> a) & 1 and (i >> b) & 1 else 1.0 for i in range(2**n)])
-            u = np.diag(diag) @ u
-        elif inst.name not in ("barrier", "measure"):
-            raise AssertionError(f"unexpected {inst.name}")
-    return u
-
-
-def assert_equivalent_up_to_output_phases(u_ref: np.ndarray, u: np.ndarray) -> None:
-    m = u_ref @ u.conj().T
-    off = m - np.diag(np.diag(m))
-    assert np.max(np.abs(off)) < 1e-8
-    assert np.allclose(np.abs(np.diag(m)), 1.0, atol=1e-8)
+    return native_unitary(circuit, qubits[::-1])
 
 
 def couplable(qc: QuantumCircuit) -> bool:
@@ -69,7 +41,7 @@ def test_random_two_qubit_circuits(seed: int) -> None:
     qc = transpile(qc, basis_gates=basis, optimization_level=0, seed_transpiler=seed)
     text = qasm3.dumps(qc)
     circuit = q.circuit_from_qasm3(text, GARNET, name=f"r{seed}")
-    assert_equivalent_up_to_output_phases(Operator(qc).data, native_unitary(circuit, list(GARNET.qubits[:2])))
+    assert_equivalent_up_to_output_phases(Operator(qc).data, little_endian_unitary(circuit, list(GARNET.qubits[:2])))
 
 
 def test_bell_with_measurement_registers() -> None:
@@ -82,6 +54,6 @@ def test_bell_with_measurement_registers() -> None:
     unitary_part = q.Circuit("u", tuple(i for i in circuit.instructions if i.name != "measure"))
     assert_equivalent_up_to_output_phases(
         Operator(qc.remove_final_measurements(inplace=False)).data,
-        native_unitary(unitary_part, list(GARNET.qubits[:2])),
+        little_endian_unitary(unitary_part, list(GARNET.qubits[:2])),
     )
     assert couplable(qc)

@@ -20,6 +20,7 @@ from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
 
 import qaas_core as q
 from qaas_core.emulator import Simulator
+from tests.cross.helpers import homogeneity_pvalue
 
 GARNET = q.load_profile("garnet20")
 QUBITS = ["QB1", "QB2", "QB5", "QB4"]
@@ -60,19 +61,6 @@ def both(circuit: q.Circuit, seed: int) -> tuple[np.ndarray, np.ndarray]:
     ours = Simulator(GARNET, mode="exact").run(circuit, SHOTS, seed=seed).measurements["m"]
     hist = np.bincount(ours.astype(np.int64) @ (1 << np.arange(len(QUBITS) - 1, -1, -1)), minlength=2 ** len(QUBITS))
     return hist, ref
-
-
-def homogeneity_pvalue(a: np.ndarray, b: np.ndarray) -> float:
-    keep = (a + b) >= 10
-    a2, b2 = np.append(a[keep], a[~keep].sum()), np.append(b[keep], b[~keep].sum())
-    total = a2 + b2
-    mask = total > 0
-    a2, b2, total = a2[mask], b2[mask], total[mask]
-    ea, eb = total * a2.sum() / total.sum(), total * b2.sum() / total.sum()
-    stat = float(((a2 - ea) ** 2 / ea).sum() + ((b2 - eb) ** 2 / eb).sum())
-    k = len(total) - 1
-    z = ((stat / k) ** (1 / 3) - (1 - 2 / (9 * k))) / math.sqrt(2 / (9 * k))
-    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def circuits() -> list[q.Circuit]:
