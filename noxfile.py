@@ -98,8 +98,16 @@ def fuzz(session: nox.Session) -> None:
     """Hypothesis fuzzing of every input and answer at 10,000 examples per target (not in the default run)."""
     _install(session, CORE, extras=FULL_CORE)
     examples = {"QAAS_FUZZ_EXAMPLES": "10000", "PYTHONHASHSEED": "0"}
-    session.run("python", "-m", "pytest", "tests/reliability/test_fuzz.py", "tests/core/test_wire.py",
-                "tests/core/test_qasm3.py", *session.posargs, env=examples)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/reliability/test_fuzz.py",
+        "tests/core/test_wire.py",
+        "tests/core/test_qasm3.py",
+        *session.posargs,
+        env=examples,
+    )
 
 
 @nox.session(name="tests-qiskit", python=PYTHON)

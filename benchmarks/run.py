@@ -366,10 +366,17 @@ def load() -> list[dict[str, Any]]:
         figure("200 concurrent jobs: failures", float(len(failures)), "jobs", target="0"),
         figure("200 concurrent jobs: wall time (4 emulated nodes)", wall, "s"),
         figure("peak Python memory during the 200 jobs", peak / 2**20, "MiB"),
-        figure("max resident memory of the client process", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "MiB"),
-        figure("open file descriptors before -> after the jobs", float(fds_after - fds_before), "fds (delta)",
-               target="0 leaked once closed"),
+        figure(
+            "max resident memory of the client process",
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "MiB",
+        ),
+        figure(
+            "open file descriptors before -> after the jobs",
+            float(fds_after - fds_before),
+            "fds (delta)",
+            target="0 leaked once closed",
+        ),
         figure("open file descriptors after close vs before", float(fds_closed - fds_before), "fds (delta)"),
     ]
 
