@@ -151,6 +151,7 @@ def cross(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; numbers go to benchmarks/results.json and benchmarks/results.md."""
     _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE)
+    session.install("qiskit-aer>=0.17")  # the anchor the simulator is measured against
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
