@@ -114,3 +114,33 @@ def test_routing_swaps_after_terminal_measurements_are_dropped() -> None:
     kept, final = _drop_dead_swaps(routed, {"l0": a, "l1": b, "l2": c})  # type: ignore[dict-item]
     assert [op.gate for op in kept.all_operations()].count(cirq.SWAP) == 1
     assert final == {"l0": a, "l1": c, "l2": b}
+
+
+def test_classically_controlled_circuits_are_placed_not_routed() -> None:
+    """RouteCQC would move a controlled gate ahead of its measurement: such circuits are placed on couplings."""
+    import cirq
+
+    import qaas_core as q
+    from qaas_cirq import QaaSDevice
+
+    device = QaaSDevice(q.load_profile("garnet20"))
+    a, b, c = cirq.LineQubit.range(3)
+    teleport_like = cirq.Circuit(
+        cirq.CNOT(a, b), cirq.measure(a, key="k"), cirq.X(c).with_classical_controls("k"), cirq.measure(c, key="r")
+    )
+    compiled = device.compile(teleport_like)
+    order = list(compiled.circuit.all_operations())
+    measure_at = next(i for i, op in enumerate(order) if cirq.is_measurement(op) and "k" in str(op))
+    controlled_at = next(
+        i for i, op in enumerate(order) if isinstance(op.untagged, cirq.ClassicallyControlledOperation)
+    )
+    assert measure_at < controlled_at
+    assert len(set(compiled.initial_mapping.values())) == 3
+    # a controlled circuit whose interactions cannot sit on the couplings is refused with a clear error
+    star = [cirq.LineQubit(i) for i in range(6)]
+    dense = cirq.Circuit([cirq.CZ(star[0], s) for s in star[1:]], cirq.measure(star[0], key="k"),
+                         cirq.X(star[1]).with_classical_controls("k"))  # fmt: skip
+    import pytest
+
+    with pytest.raises(q.ValidationError, match="classically controlled"):
+        device.compile(dense)

@@ -19,13 +19,7 @@ from tests.cross.library import PROGRAMS, Program
 
 __all__ = ["KNOWN_ADAPTER_BUGS", "front_end_pairs", "program_front_ends", "programs"]
 
-KNOWN_ADAPTER_BUGS: Final[dict[tuple[str, str], str]] = {
-    ("cirq", "teleport"): (
-        "qaas-cirq: QaaSDevice.compile routes with cirq.RouteCQC, which ignores classical dependencies and moves a "
-        "classically controlled gate before the measurement it reads; conversion then refuses the circuit "
-        "(ConversionError: 'the condition reads key ..., which no earlier measurement sets')"
-    ),
-}
+KNOWN_ADAPTER_BUGS: Final[dict[tuple[str, str], str]] = {}
 """``(front end, program) -> why it fails`` (the adapter raises a ``qaas_core.ValidationError`` for it)."""
 
 

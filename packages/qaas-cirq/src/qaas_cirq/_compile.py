@@ -148,6 +148,15 @@ def _route(
         )
     if not nx.is_connected(graph):
         raise ConversionError("the routing graph (device or qubit_subset) is not connected")
+    if initial_mapper is None and _controlled_ops(circuit):
+        # RouteCQC may move a classically controlled gate ahead of the measurement it reads: place instead
+        placed = _place(circuit, graph)
+        if placed is None:
+            raise ConversionError(
+                "this circuit has classically controlled operations and needs SWAP routing, which would reorder them "
+                "around their measurements; place its qubits on coupled device qubits and compile with route=False"
+            )
+        return placed
     try:
         routed, initial, swaps = cirq.RouteCQC(graph).route_circuit(circuit, initial_mapper=initial_mapper)
     except ValueError as exc:
@@ -155,6 +164,32 @@ def _route(
     routed, final = _drop_dead_swaps(cirq.Circuit(routed), initial)
     del swaps  # recomputed in _drop_dead_swaps from the SWAPs kept
     return routed, initial, final
+
+
+def _is_controlled(op: cirq.Operation) -> bool:
+    return isinstance(op.untagged, cirq.ClassicallyControlledOperation)
+
+
+def _controlled_ops(circuit: cirq.Circuit) -> list[cirq.Operation]:
+    """Classically controlled operations (the ones RouteCQC may move ahead of their measurement)."""
+    return [op for op in circuit.all_operations() if _is_controlled(op)]
+
+
+def _place(
+    circuit: cirq.Circuit, graph: nx.Graph
+) -> tuple[cirq.Circuit, dict[cirq.Qid, cirq.Qid], dict[cirq.Qid, cirq.Qid]] | None:
+    """An injective placement of the circuit's qubits on device qubits with every interaction on an edge, or None."""
+    interactions = nx.Graph()
+    interactions.add_nodes_from(circuit.all_qubits())
+    for op in circuit.all_operations():
+        if len(op.qubits) == 2:
+            interactions.add_edge(*op.qubits)
+    matcher = nx.algorithms.isomorphism.GraphMatcher(graph, interactions)
+    found = next(matcher.subgraph_monomorphisms_iter(), None)
+    if found is None:
+        return None
+    mapping: dict[cirq.Qid, cirq.Qid] = {logical: physical for physical, logical in found.items()}
+    return circuit.transform_qubits(mapping.__getitem__), dict(mapping), dict(mapping)
 
 
 def _drop_dead_swaps(
