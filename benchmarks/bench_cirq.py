@@ -17,34 +17,18 @@ median of its repeats. Run alone with ``python benchmarks/bench_cirq.py``.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import statistics
-import time
-from collections.abc import Callable
 from typing import Any
+
+from _common import median_figure as _figure
+from _common import timings as _time
 
 SEEDS = range(24)
 REPEATS = 7
-
-
-def _figure(name: str, samples: list[float], unit: str, target: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": round(statistics.median(samples), 4),
-        "unit": unit,
-        "repeats": len(samples),
-        "spread": [round(min(samples), 4), round(max(samples), 4)],
-        "target": target,
-        **extra,
-    }
-
-
-def _time(fn: Callable[[], Any], repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def _compiled_random_circuits() -> list[Any]:
