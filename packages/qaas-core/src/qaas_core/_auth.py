@@ -13,7 +13,6 @@ import base64
 import binascii
 import contextlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from qaas_core._config import Settings, check_url
 from qaas_core._errors import AuthenticationError, ConfigurationError, QaasError, TransportError
+from qaas_core._files import private_dir, write_atomic
 from qaas_core._http import check, json_body, new_client, translate
 from qaas_core._secret import Secret
 
@@ -87,16 +87,11 @@ class _Store:
             doc.pop(key, None)
         else:
             doc[key] = entry
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent)
         if not doc:
             self.path.unlink(missing_ok=True)
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(doc).encode())
 
 
 class TokenManager:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qaas_core._calibration import Calibration
 from qaas_core._errors import QaasError
+from qaas_core._files import private_dir, write_atomic
 
 __all__ = ["CalibrationCache"]
 
@@ -54,13 +55,8 @@ class CalibrationCache:
 
     def store(self, calibration: Calibration, *, current: bool) -> None:
         """Keep ``calibration``; mark it current when it is the server's default."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self._path(calibration.calibration_set_id)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(calibration.to_json())
-        tmp.replace(path)
+        private_dir(self.dir)
+        write_atomic(self._path(calibration.calibration_set_id), calibration.to_json())
         if current:
-            pointer = self.dir / "current.json"
-            tmp = pointer.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"calibration_set_id": calibration.calibration_set_id, "fetched": time.time()}))
-            tmp.replace(pointer)
+            pointer = {"calibration_set_id": calibration.calibration_set_id, "fetched": time.time()}
+            write_atomic(self.dir / "current.json", json.dumps(pointer).encode())

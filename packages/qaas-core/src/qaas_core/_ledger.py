@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import sqlite3
-import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 from qaas_core._errors import ConfigurationError, ValidationError
+from qaas_core._files import private_dir, write_atomic
 
 __all__ = [
     "JOB_STATES",
@@ -392,36 +392,6 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
-def _make_private_dir(path: Path) -> None:
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.chmod(0o700)  # mkdir's mode is filtered by the umask
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` so that readers see the old file or the new one, never a partial one (mode 0600)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not possible everywhere, and not essential
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 class Ledger:
     """The durable local record of submissions (thread-safe; several processes may share one file).
 
@@ -461,7 +431,7 @@ class Ledger:
     def _prepare_files(self) -> None:
         where = "set QAAS_DATA_DIR or pass path= to use another place"
         try:
-            _make_private_dir(self._directory)
+            private_dir(self._directory)
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot create the qaas data directory {self._directory}: {exc.strerror or exc}; {where}"
@@ -808,9 +778,9 @@ class Ledger:
             raise ValidationError(f"the request does not match the digest recorded for submission {submission_id!r}")
         target = job_dir / f"{kind}.json.gz"
         try:
-            _make_private_dir(job_dir.parent)
-            _make_private_dir(job_dir)
-            _write_atomic(target, packed)
+            private_dir(job_dir.parent)
+            private_dir(job_dir)
+            write_atomic(target, packed)
         except OSError as exc:
             raise ConfigurationError(f"cannot write {target}: {exc.strerror or exc}") from exc
         try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from qaas_core._config import Settings, check_url
 from qaas_core._errors import AuthenticationError, ConfigurationError, QaasError, ResponseError
+from qaas_core._files import private_dir, write_atomic
 from qaas_core._http import RetryPolicy, check, json_body, translate
 
 if TYPE_CHECKING:
@@ -252,7 +253,5 @@ class TargetCache:
         except (OSError, ValueError):
             doc = {}
         doc[key] = {"saved": time.time(), "resource": asdict(resource), "target": asdict(target)}
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc))
-        tmp.replace(self.path)
+        private_dir(self.path.parent)
+        write_atomic(self.path, json.dumps(doc).encode())
