@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 import qaas_core as q
+from qaas_core._circuit import MAX_MEASURE_WIDTH, MAX_NAME_LENGTH
 from tests.core.strategies import circuits
 
 GARNET = q.load_profile("garnet20")
@@ -152,3 +153,60 @@ def test_circuit_helpers() -> None:
     c = q.Circuit("c", (q.prx("QB2", 1.0, 0.0), q.cz("QB2", "QB1"), q.measure("QB1", "QB2", key="m")))
     assert c.components() == ("QB2", "QB1")
     assert c.measurement_keys() == {"m": ("QB1", "QB2")}
+
+
+# -- limits shared with the result document ---------------------------------------------------------------------------
+
+LONG = "x" * (MAX_NAME_LENGTH + 1)
+
+
+@pytest.mark.parametrize(
+    ("instructions", "index", "fragment"),
+    [
+        ([q.measure("QB1", key=LONG)], 0, "measure: argument 'key' must have at most 1024 characters"),
+        ([q.measure("QB1", key="m", feedback_key=LONG)], 0, "argument 'feedback_key' must have at most 1024"),
+        ([q.measure("QB1", key="a\ud800")], 0, "argument 'key' must be valid Unicode text"),
+        ([q.prx(LONG, 1.0, 0.0)], 0, "prx: locus component must have at most 1024 characters"),
+        ([q.cz("QB1", "Q\udfff")], 0, "cz: locus component must be valid Unicode text"),
+        ([q.Instruction("prx", ("QB1",), {"angle": 1.0, "phase": 0.0}, LONG)], 0, "implementation must have at most"),
+        ([q.measure(*(f"Q{i}" for i in range(4097)), key="m")], 0, "at most 4096 components per measurement key"),
+    ],
+)
+def test_names_and_widths_within_the_result_limits(
+    instructions: list[q.Instruction], index: int, fragment: str
+) -> None:
+    err = _err(instructions, name="bell")
+    assert (err.circuit, err.index) == ("bell", index)
+    assert fragment in str(err)
+    assert len(str(err)) < 300  # a long name is shown cut short
+
+
+def test_limits_are_inclusive() -> None:
+    name = "é" * MAX_NAME_LENGTH  # characters, not bytes
+    wide = q.measure(*(f"Q{i}" for i in range(MAX_MEASURE_WIDTH)), key=name)
+    q.check_circuit(q.Circuit(name, (q.prx(name, 1.0, 0.0), q.cz(name, "QB1"), wide)))
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("x" * 1025, "circuit name must have at most 1024 characters, got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'… "
+                     "(1025 characters)"),
+        ("bad\ud800", "circuit name must be valid Unicode text"),
+        ("", "circuit name must be a non-empty string"),
+    ],
+)  # fmt: skip
+def test_an_unusable_circuit_name_is_named_by_position(name: str, fragment: str) -> None:
+    with pytest.raises(q.CircuitError) as info:
+        q.validate_circuits([q.Circuit("ok", (q.prx("QB1", 1.0, 0.0),)), q.Circuit(name, (q.prx("QB1", 1.0, 0.0),))],
+                            GARNET)  # fmt: skip
+    assert info.value.circuit == "#1" and info.value.index is None
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("metadata", [{"x": object()}, {None: 1}, {"\ud800": 1}, {"a": {1, object()}}])
+def test_metadata_must_be_json(metadata: dict[object, object]) -> None:
+    c = q.Circuit("meta", (q.prx("QB1", 1.0, 0.0),), metadata)  # type: ignore[arg-type]
+    with pytest.raises(q.CircuitError, match="metadata is not JSON-serialisable") as info:
+        q.check_circuit(c)
+    assert info.value.circuit == "meta"

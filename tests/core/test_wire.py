@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import msgspec
@@ -215,3 +216,61 @@ def test_garbled_bytes_raise_only_qaas_errors(kind: str, junk: bytes | str, cut:
             DECODERS[kind](data)
         except q.QaasError:
             pass
+
+
+# -- the run request: limits and the calibration set id ---------------------------------------------------------------
+
+CALSET = "26c5e70f-bea0-43af-bd37-6212ec7d04cb"
+
+
+def test_check_calibration_set_id_accepts_only_canonical_uuids() -> None:
+    from qaas_core._wire import check_calibration_set_id
+
+    assert check_calibration_set_id(CALSET) == CALSET
+    for bad in (CALSET.upper(), CALSET.replace("-", ""), f"{{{CALSET}}}", f"urn:uuid:{CALSET}", f"{CALSET}\n",
+                f" {CALSET}", "cal-1", "", "x;rm -rf /", "$(id)", 42, None, CALSET[:-1] + "g"):  # fmt: skip
+        with pytest.raises(q.ValidationError, match="calibration_set_id must be a UUID in canonical form"):
+            check_calibration_set_id(bad)
+
+
+def _run(**fields: object) -> q.RunRequest:
+    values: dict[str, object] = {"schema": "qaas.run/1", "submission_id": "s", "shots": 3, "circuits": (BELL,)}
+    values.update(fields)
+    return q.RunRequest(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"calibration_set_id": "cal-1"}, "calibration_set_id must be a UUID"),
+        ({"calibration_set_id": CALSET.upper()}, "calibration_set_id must be a UUID"),
+        ({"shots": 0}, "shots must be an integer between 1 and 1000000"),
+        ({"shots": 1_000_001}, "shots must be an integer between 1 and 1000000"),
+        ({"shots": True}, "shots must be an integer"),
+        ({"submission_id": ""}, "submission_id must be a string of 1 to 128 characters"),
+        ({"submission_id": "s" * 129}, "submission_id must be a string of 1 to 128 characters"),
+        ({"options": q.RunOptions(heralding_mode="ones")}, "invalid run option"),  # type: ignore[arg-type]
+        ({"options": q.RunOptions(move_gate_validation="none")}, "move_gate_frame_tracking='full'"),
+        ({"qubit_mapping": {"QB1": "QB1", "QB2\ud800": "QB2"}}, "qubit_mapping: every logical and physical name"),
+        ({"client": {"x": "\ud800"}}, "cannot be encoded as JSON"),
+        ({"circuits": (BELL,) * 100_001}, "at most 100000 fit in one job"),
+    ],
+)
+def test_run_request_is_checked_before_it_is_sent(fields: dict[str, object], fragment: str) -> None:
+    with pytest.raises(q.PayloadError, match=re.escape(fragment)):
+        q.encode_run_request(_run(**fields))
+
+
+def test_run_request_decoder_enforces_the_same_limits() -> None:
+    good = json.loads(q.encode_run_request(_run(calibration_set_id=CALSET)))
+    assert q.decode_run_request(json.dumps(good)).calibration_set_id == CALSET
+    for field, value in (("calibration_set_id", "cal-1"), ("calibration_set_id", f"{CALSET}\n"), ("shots", 10**7),
+                         ("submission_id", "s" * 129)):  # fmt: skip
+        with pytest.raises(q.PayloadError, match=field):
+            q.decode_run_request(json.dumps({**good, field: value}))
+    one = q.encode_circuits([BELL])[1:-1]
+    many = (
+        json.dumps({**good, "circuits": "MANY"}).encode().replace(b'"MANY"', b"[" + b",".join([one] * 100_001) + b"]")
+    )
+    with pytest.raises(q.PayloadError, match="circuits"):
+        q.decode_run_request(many)

@@ -12,6 +12,9 @@ Two levels of checking:
   implementations, and the MOVE sandwich rules of star devices.
 
 Both raise :class:`~qaas_core.CircuitError` naming the circuit and the instruction index.
+
+The limits (:data:`MAX_NAME_LENGTH`, :data:`MAX_MEASURE_WIDTH`) are the ones the ``qaas.result/1`` document enforces
+when results are read back, so a circuit these checks accept always has a readable result.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from qaas_core._calibration import Calibration
 
 __all__ = [
+    "MAX_MEASURE_WIDTH",
+    "MAX_NAME_LENGTH",
     "NATIVE_OPERATIONS",
     "Circuit",
     "Instruction",
@@ -45,6 +50,11 @@ __all__ = [
 ]
 
 MoveGateValidation = Literal["strict", "allow_prx", "none"]
+
+MAX_NAME_LENGTH: Final = 1024
+"""Most characters in a circuit name, measurement or feedback key, component or implementation name."""
+MAX_MEASURE_WIDTH: Final = 4096
+"""Most components one ``measure`` instruction (one measurement key) may read."""
 
 
 class Instruction(msgspec.Struct, frozen=True, gc=False):
@@ -174,6 +184,41 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _show(value: object) -> str:
+    """``repr`` of a value, cut short so that an error message stays readable."""
+    if type(value) is str and len(value) > 40:
+        return f"{value[:40]!r}… ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}…"
+
+
+def _name_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable name (non-empty text of at most :data:`MAX_NAME_LENGTH` characters), or None."""
+    if type(value) is not str or not value:
+        return f"must be a non-empty string, got {_show(value)}"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"must have at most {MAX_NAME_LENGTH} characters, got {_show(value)}"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"must be valid Unicode text (it holds a lone surrogate), got {_show(value)}"
+    return None
+
+
+def _metadata_problem(metadata: object) -> str | None:
+    """Why ``metadata`` cannot travel as JSON, or None."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        return "metadata must be an object or null"
+    try:
+        _json_encode(metadata)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"metadata is not JSON-serialisable: {exc}"
+    return None
+
+
 def _instruction_problem(inst: Instruction) -> str | None:
     """Why ``inst`` breaks a structural rule, or None."""
     rule = NATIVE_OPERATIONS.get(inst.name) if type(inst.name) is str else None
@@ -184,13 +229,18 @@ def _instruction_problem(inst: Instruction) -> str | None:
         return f"{inst.name}: empty locus"
     if rule.arity and len(locus) != rule.arity:
         return f"{inst.name}: locus must have {rule.arity} component(s), got {len(locus)}"
+    if inst.name == "measure" and len(locus) > MAX_MEASURE_WIDTH:
+        return f"measure: at most {MAX_MEASURE_WIDTH} components per measurement key, got {len(locus)}"
     for component in locus:
-        if type(component) is not str or not component:
-            return f"{inst.name}: locus components must be non-empty strings, got {component!r}"
+        problem = _name_problem(component)
+        if problem is not None:
+            return f"{inst.name}: locus component {problem}"
     if len(set(locus)) != len(locus):
         return f"{inst.name}: locus {locus} repeats a component"
-    if inst.implementation is not None and (type(inst.implementation) is not str or not inst.implementation):
-        return f"{inst.name}: implementation must be a non-empty string or null"
+    if inst.implementation is not None:
+        problem = _name_problem(inst.implementation)
+        if problem is not None:
+            return f"{inst.name}: implementation {problem} (or null)"
     args = inst.args
     if type(args) is not dict:
         return f"{inst.name}: args must be an object, got {_type_name(args)}"
@@ -206,14 +256,17 @@ def _instruction_problem(inst: Instruction) -> str | None:
                 return f"{inst.name}: argument {key!r} must be a float, got {_type_name(value)} {value!r}"
             if not math.isfinite(value):
                 return f"{inst.name}: argument {key!r} must be finite, got {value!r}"
-        elif type(value) is not str or not value:
-            return f"{inst.name}: argument {key!r} must be a non-empty string, got {value!r}"
+        else:
+            problem = _name_problem(value)
+            if problem is not None:
+                return f"{inst.name}: argument {key!r} {problem}"
     if inst.name == "delay" and args["duration"] < 0.0:
         return f"delay: duration must be >= 0 seconds, got {args['duration']!r}"
     return None
 
 
 _isfinite = math.isfinite
+_json_encode = msgspec.json.Encoder().encode
 
 
 def _fast_ok(inst: Instruction) -> bool:
@@ -235,6 +288,8 @@ def _fast_ok(inst: Instruction) -> bool:
             and _isfinite(p)
             and type(locus[0]) is str
             and locus[0] != ""
+            and len(locus[0]) <= MAX_NAME_LENGTH
+            and locus[0].isascii()
         )
     if name == "cz":
         return (
@@ -246,6 +301,10 @@ def _fast_ok(inst: Instruction) -> bool:
             and locus[0] != locus[1]
             and locus[0] != ""
             and locus[1] != ""
+            and len(locus[0]) <= MAX_NAME_LENGTH
+            and len(locus[1]) <= MAX_NAME_LENGTH
+            and locus[0].isascii()
+            and locus[1].isascii()
         )
     return False
 
@@ -260,13 +319,15 @@ def check_circuit(circuit: Circuit, *, position: int | None = None) -> None:
     Raises:
         CircuitError: the first rule broken, with circuit name and instruction index.
     """
-    label = circuit.name if isinstance(circuit.name, str) and circuit.name else f"#{position or 0}"
-    if not isinstance(circuit.name, str) or not circuit.name:
-        raise CircuitError("circuit name must be a non-empty string", circuit=label)
+    problem = _name_problem(circuit.name)
+    label = f"#{position or 0}" if problem is not None else circuit.name
+    if problem is not None:
+        raise CircuitError(f"circuit name {problem}", circuit=label)
     if not circuit.instructions:
         raise CircuitError("circuit has no instructions", circuit=label)
-    if circuit.metadata is not None and not isinstance(circuit.metadata, dict):
-        raise CircuitError("metadata must be an object or null", circuit=label)
+    problem = _metadata_problem(circuit.metadata)
+    if problem is not None:
+        raise CircuitError(problem, circuit=label)
     keys: set[str] = set()
     feedback: dict[str, tuple[str, ...]] = {}
     for index, inst in enumerate(circuit.instructions):

@@ -7,6 +7,10 @@ order).
 
 The bit order contract: within one measurement key, bit ``j`` is the ``j``-th component of the ``measure``
 instruction's locus. Nothing is reversed here; adapters map keys and bits to their framework's conventions.
+
+Limits on names, widths, shots and circuit counts are those of the request (:mod:`qaas_core._circuit`,
+:mod:`qaas_core._wire`), so every accepted request has a readable result; :func:`check_result_against_request` then
+checks that a result actually answers its request.
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 
-from qaas_core._errors import PayloadError
+from qaas_core._circuit import MAX_MEASURE_WIDTH, MAX_NAME_LENGTH, _show
+from qaas_core._errors import PayloadError, ResponseError
+from qaas_core._wire import MAX_CIRCUITS, MAX_SHOTS, SubmissionId
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from qaas_core._wire import RunRequest
 
 __all__ = [
     "RESULT_SCHEMA",
@@ -30,6 +38,7 @@ __all__ = [
     "Result",
     "ResultDocument",
     "TimelineEntry",
+    "check_result_against_request",
     "decode_result",
     "encode_result",
     "pack_shots",
@@ -37,7 +46,9 @@ __all__ = [
 ]
 
 RESULT_SCHEMA: Final = "qaas.result/1"
-_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+_Width = Annotated[int, msgspec.Meta(ge=1, le=MAX_MEASURE_WIDTH)]
+_Shots = Annotated[int, msgspec.Meta(ge=0, le=MAX_SHOTS)]
 
 
 class TimelineEntry(msgspec.Struct, frozen=True):
@@ -68,10 +79,10 @@ class CircuitResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     name: _Name
-    shots: Annotated[int, msgspec.Meta(ge=0)]
-    keys: dict[str, Annotated[int, msgspec.Meta(ge=1, le=4096)]]
+    shots: _Shots
+    keys: dict[_Name, _Width]
     memory: dict[str, str] | None = None
-    counts: dict[str, Annotated[int, msgspec.Meta(ge=0)]] | None = None
+    counts: dict[str, _Shots] | None = None
 
     def bits(self, key: str) -> np.ndarray:
         """The ``(shots, width)`` uint8 bit matrix of one key.
@@ -114,11 +125,11 @@ class ResultDocument(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     schema: Literal["qaas.result/1"]
-    submission_id: _Name
+    submission_id: SubmissionId
     status: Literal["completed", "failed", "cancelled"]
     iqm_job_id: str | None = None
     calibration_set_id: str | None = None
-    circuits: tuple[CircuitResult, ...] = ()
+    circuits: Annotated[tuple[CircuitResult, ...], msgspec.Meta(max_length=MAX_CIRCUITS)] = ()
     timeline: tuple[TimelineEntry, ...] = ()
     errors: tuple[JobMessage, ...] = ()
     worker: dict[str, str] = {}
@@ -192,22 +203,97 @@ def decode_result(data: bytes | str) -> ResultDocument:
     except (ValueError, TypeError, OverflowError) as exc:
         raise PayloadError(f"result document cannot be decoded: {exc}") from exc
     for c in doc.circuits:
-        if (c.memory is None) == (c.counts is None):
-            raise PayloadError(f"circuit {c.name!r}: exactly one of memory and counts must be present")
-        if c.memory is not None:
-            if set(c.memory) != set(c.keys):
-                raise PayloadError(f"circuit {c.name!r}: memory keys {sorted(c.memory)} != keys {sorted(c.keys)}")
-            for key, packed in c.memory.items():
-                if len(packed) != 4 * (((c.shots * c.keys[key] + 7) // 8 + 2) // 3):
-                    raise PayloadError(f"circuit {c.name!r}: shot data of key {key!r} has the wrong length")
-        elif c.counts is not None:
-            width = sum(c.keys.values())
-            if sum(c.counts.values()) != c.shots:
-                raise PayloadError(f"circuit {c.name!r}: counts add up to {sum(c.counts.values())}, not {c.shots}")
-            for bitstring in c.counts:
-                if len(bitstring) != width or set(bitstring) - {"0", "1"}:
-                    raise PayloadError(f"circuit {c.name!r}: bad bitstring {bitstring[:40]!r} in counts")
+        problem = _data_problem(c)
+        if problem is not None:
+            raise PayloadError(f"circuit {c.name!r}: {problem}")
     return doc
+
+
+def _base64_size(text: str) -> int | None:
+    """Bytes that a padded base64 text decodes to (from its length alone), or None if the length is impossible."""
+    if len(text) % 4:
+        return None
+    return len(text) // 4 * 3 - (len(text) - len(text.rstrip("=")) if text.endswith("=") else 0)
+
+
+def _data_problem(c: CircuitResult) -> str | None:
+    """Why the stored shots of ``c`` contradict its declared ``shots`` and ``keys``, or None."""
+    if (c.memory is None) == (c.counts is None):
+        return "exactly one of memory and counts must be present"
+    if c.memory is not None:
+        if set(c.memory) != set(c.keys):
+            return f"memory keys {sorted(c.memory)} != keys {sorted(c.keys)}"
+        for key, packed in c.memory.items():
+            need = (c.shots * c.keys[key] + 7) // 8
+            if type(packed) is not str or _base64_size(packed) != need:
+                return f"shot data of key {key!r} has the wrong length for {c.shots} shots x {c.keys[key]} bits"
+    elif c.counts is not None:
+        width = sum(c.keys.values())
+        total = sum(c.counts.values())
+        if total != c.shots:
+            return f"counts add up to {total}, not {c.shots}"
+        for bitstring in c.counts:
+            if len(bitstring) != width or set(bitstring) - {"0", "1"}:
+                return f"bad bitstring {bitstring[:40]!r} in counts"
+    return None
+
+
+def check_result_against_request(document: ResultDocument, request: RunRequest) -> None:
+    """Check that a result document answers ``request``, circuit by circuit and key by key.
+
+    A completed result has exactly the request's circuits, by name and in order; per circuit exactly the measurement
+    keys of its ``measure`` instructions, in program order, each as wide as its locus; per-shot memory when the request
+    asked for it; and the requested number of shots (fewer only when heralding may discard some, or for a circuit
+    without measurements, whose shots nothing counts). A failed or cancelled result carries no circuits. Pure: no I/O.
+
+    Args:
+        document: the decoded ``result.json``.
+        request: the ``qaas.run/1`` request it claims to answer.
+
+    Raises:
+        ResponseError: the result does not fit the request; the message names the circuit and key.
+    """
+    if document.submission_id != request.submission_id:
+        raise ResponseError(
+            f"the result answers submission {_show(document.submission_id)}, not {request.submission_id!r}"
+        )
+    if document.status != "completed":
+        if document.circuits:
+            raise ResponseError(f"a {document.status} result carries {len(document.circuits)} circuit result(s)")
+        return
+    got, asked = len(document.circuits), len(request.circuits)
+    if got != asked:
+        raise ResponseError(f"the result has {got} circuit(s), the request {asked}")
+    heralding = request.options.heralding_mode != "none"
+    for index, (result, circuit) in enumerate(zip(document.circuits, request.circuits, strict=True)):
+        where = f"circuit {index} ({_show(circuit.name)})"
+        if result.name != circuit.name:
+            names = [c.name for c in request.circuits]
+            detail = "out of order" if result.name in names else "not in the request"
+            raise ResponseError(f"{where}: the result names it {_show(result.name)} ({detail})")
+        measured = circuit.measurement_keys()
+        if list(result.keys) != list(measured):
+            missing = [k for k in measured if k not in result.keys]
+            extra = [k for k in result.keys if k not in measured]
+            detail = f"missing {_show(missing)}, unexpected {_show(extra)}" if missing or extra else "in another order"
+            raise ResponseError(
+                f"{where}: measurement keys {_show(list(result.keys))} != requested {_show(list(measured))} ({detail})"
+            )
+        for key, locus in measured.items():
+            if result.keys[key] != len(locus):
+                raise ResponseError(
+                    f"{where}, key {_show(key)}: {result.keys[key]} bit(s) per shot, but {len(locus)} qubit(s) measured"
+                )
+        if request.memory and result.memory is None:
+            raise ResponseError(f"{where}: per-shot memory was requested, the result keeps counts only")
+        # fewer shots only under heralding; a circuit without measurements has no data to count shots by
+        short_ok = heralding or not measured
+        if result.shots > request.shots or (result.shots < request.shots and not short_ok):
+            allowed = f"at most {request.shots}" if short_ok else str(request.shots)
+            raise ResponseError(f"{where}: {result.shots} shots returned, expected {allowed}")
+        problem = _data_problem(result)
+        if problem is not None:
+            raise ResponseError(f"{where}: {problem}")
 
 
 class Result:

@@ -8,24 +8,34 @@
 
 Every decoder raises only :class:`~qaas_core.PayloadError` (malformed document) or
 :class:`~qaas_core.CircuitError` (a well-formed document that breaks a circuit rule).
+
+The limits of a run request (:data:`MAX_SHOTS`, :data:`MAX_CIRCUITS`, :data:`MAX_SUBMISSION_ID_LENGTH`, and the
+circuit limits of :mod:`qaas_core._circuit`) are defined here once and used by the ``qaas.result/1`` decoder too:
+whatever :func:`encode_run_request` accepts has a result that :func:`~qaas_core.decode_result` accepts.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 
-from qaas_core._circuit import Circuit, check_circuit
+from qaas_core._circuit import Circuit, _name_problem, _show, check_circuit
 from qaas_core._errors import PayloadError, ValidationError
 
 __all__ = [
+    "CALIBRATION_SET_ID_PATTERN",
+    "MAX_CIRCUITS",
+    "MAX_SHOTS",
+    "MAX_SUBMISSION_ID_LENGTH",
     "RUN_SCHEMA",
     "IQMJob",
     "RunOptions",
     "RunRequest",
+    "check_calibration_set_id",
     "decode_circuits",
     "decode_iqm_job",
     "decode_run_request",
@@ -37,7 +47,18 @@ __all__ = [
 RUN_SCHEMA: Final = "qaas.run/1"
 
 MAX_SHOTS: Final = 1_000_000
+"""Most shots per circuit of one job."""
+MAX_CIRCUITS: Final = 100_000
+"""Most circuits in one job."""
+MAX_SUBMISSION_ID_LENGTH: Final = 128
+"""Most characters in a submission id (a uuid4 string has 36)."""
+CALIBRATION_SET_ID_PATTERN: Final = r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
+"""A calibration set id is a UUID in canonical form: lower-case hex digits grouped 8-4-4-4-12."""
+
 Shots = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHOTS)]
+SubmissionId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SUBMISSION_ID_LENGTH)]
+CalibrationSetId = Annotated[str, msgspec.Meta(pattern=CALIBRATION_SET_ID_PATTERN)]
+_CALIBRATION_SET_ID: Final = re.compile(CALIBRATION_SET_ID_PATTERN)
 
 HeraldingMode = Literal["none", "zeros"]
 MoveGateValidationMode = Literal["strict", "allow_prx", "none"]
@@ -83,16 +104,48 @@ class RunOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         except msgspec.ValidationError as exc:
             known = ", ".join(cls.__struct_fields__)
             raise ValidationError(f"invalid run option: {exc}. Known options: {known}") from exc
-        limit = opts.max_circuit_duration_over_t2
-        if limit is not None and not math.isfinite(limit):
-            raise ValidationError("max_circuit_duration_over_t2 must be finite; use 0.0 to disable the check")
-        if opts.move_gate_frame_tracking == "full" and opts.move_gate_validation == "none":
-            raise ValidationError("move_gate_frame_tracking='full' needs move_gate_validation 'strict' or 'allow_prx'")
+        problem = _options_problem(opts)
+        if problem is not None:
+            raise ValidationError(problem)
         return opts
 
     def to_dict(self) -> dict[str, Any]:
         """Options as a plain dict (all fields)."""
         return {f: getattr(self, f) for f in self.__struct_fields__}
+
+
+def _options_problem(opts: RunOptions) -> str | None:
+    """Why a combination of options is invalid (the checks the types cannot express), or None."""
+    limit = opts.max_circuit_duration_over_t2
+    if limit is not None and not math.isfinite(limit):
+        return "max_circuit_duration_over_t2 must be finite; use 0.0 to disable the check"
+    if opts.move_gate_frame_tracking == "full" and opts.move_gate_validation == "none":
+        return "move_gate_frame_tracking='full' needs move_gate_validation 'strict' or 'allow_prx'"
+    return None
+
+
+def _calibration_set_message(value: object) -> str:
+    return (
+        f"calibration_set_id must be a UUID in canonical form (lower-case, 8-4-4-4-12 hex digits, e.g. "
+        f"'26c5e70f-bea0-43af-bd37-6212ec7d04cb'), got {_show(value)}"
+    )
+
+
+def check_calibration_set_id(value: object) -> str:
+    """Check a calibration set id before it goes anywhere (a request, a job's environment, a file name).
+
+    Args:
+        value: the id as given.
+
+    Returns:
+        The same id (a canonical UUID string).
+
+    Raises:
+        ValidationError: not a string holding a UUID in canonical lower-case 8-4-4-4-12 form.
+    """
+    if isinstance(value, str) and _CALIBRATION_SET_ID.search(value):
+        return value
+    raise ValidationError(_calibration_set_message(value))
 
 
 class _MappingEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -152,11 +205,11 @@ class RunRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     schema: Literal["qaas.run/1"]
-    submission_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    submission_id: SubmissionId
     shots: Shots
-    circuits: tuple[Circuit, ...]
+    circuits: Annotated[tuple[Circuit, ...], msgspec.Meta(max_length=MAX_CIRCUITS)]
     resource: str | None = None
-    calibration_set_id: str | None = None
+    calibration_set_id: CalibrationSetId | None = None
     qubit_mapping: dict[str, str] | None = None
     options: RunOptions = RunOptions()
     memory: bool = True
@@ -204,6 +257,10 @@ def decode_circuits(data: bytes | str) -> tuple[Circuit, ...]:
 def _check_mapping(mapping: Mapping[str, str] | None, circuits: Sequence[Circuit]) -> None:
     if mapping is None:
         return
+    for logical, physical_name in mapping.items():
+        problem = _name_problem(logical) or _name_problem(physical_name)
+        if problem is not None:
+            raise PayloadError(f"qubit_mapping: every logical and physical name {problem}")
     physical = list(mapping.values())
     if len(set(physical)) != len(physical):
         raise PayloadError("qubit_mapping is not injective: two logical names map to one physical component")
@@ -277,16 +334,47 @@ def _raw_keys(data: bytes | str) -> set[str]:
     return set(raw) if isinstance(raw, dict) else set()
 
 
+def _check_envelope(request: RunRequest) -> None:
+    """The checks :func:`decode_run_request` makes through the types, for a request built in Python."""
+    sid = request.submission_id
+    if type(sid) is not str or not 1 <= len(sid) <= MAX_SUBMISSION_ID_LENGTH:
+        raise PayloadError(f"submission_id must be a string of 1 to {MAX_SUBMISSION_ID_LENGTH} characters")
+    shots = request.shots
+    if type(shots) is not int or not 1 <= shots <= MAX_SHOTS:
+        raise PayloadError(f"shots must be an integer between 1 and {MAX_SHOTS}, got {_show(shots)}")
+    if len(request.circuits) > MAX_CIRCUITS:
+        raise PayloadError(f"the batch has {len(request.circuits)} circuits; at most {MAX_CIRCUITS} fit in one job")
+    if request.calibration_set_id is not None:
+        try:
+            check_calibration_set_id(request.calibration_set_id)
+        except ValidationError as exc:
+            raise PayloadError(exc.message) from None
+    if not isinstance(request.options, RunOptions):
+        raise PayloadError(f"options must be RunOptions, got {type(request.options).__name__}")
+    try:
+        options = msgspec.convert(msgspec.to_builtins(request.options), RunOptions)
+    except (msgspec.ValidationError, TypeError, ValueError) as exc:
+        raise PayloadError(f"invalid run option: {exc}") from exc
+    problem = _options_problem(options)
+    if problem is not None:
+        raise PayloadError(problem)
+
+
 def encode_run_request(request: RunRequest) -> bytes:
-    """Encode a ``qaas.run/1`` envelope (checks the batch first).
+    """Encode a ``qaas.run/1`` envelope, after the checks :func:`decode_run_request` will make on the cluster.
 
     Raises:
-        PayloadError: no circuits, or a qubit mapping that does not fit.
+        PayloadError: no or too many circuits, bad shots, submission id, calibration set id or options, or a qubit
+            mapping that does not fit.
         CircuitError: a circuit breaks a transfer-format rule.
     """
+    _check_envelope(request)
     _check_batch(request.circuits)
     _check_mapping(request.qubit_mapping, request.circuits)
-    return _encoder.encode(request)
+    try:
+        return _encoder.encode(request)
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. a lone surrogate in `resource` or `client`
+        raise PayloadError(f"the run request cannot be encoded as JSON: {exc}") from exc
 
 
 def decode_run_request(data: bytes | str) -> RunRequest:
