@@ -2,6 +2,10 @@
 
 Exit codes: 0 success, 1 other qaas error, 2 usage or invalid input, 3 the job failed or was cancelled,
 4 authentication, 5 configuration, 6 network or service unavailable, 130 interrupted.
+
+Everything shown comes from somewhere we do not control (a server, a file, an argument), so nothing is ever read as
+rich markup or emoji codes: the consoles have markup off, styled output is built with :class:`rich.text.Text`, and
+control characters (terminal escape sequences, bidirectional overrides) are shown escaped, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from qaas_core._errors import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from qaas_core._client import QaasClient
 
@@ -36,7 +41,26 @@ __all__ = ["main"]
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, markup=False, emoji=False)
+
+
+_UNPRINTABLE = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    if code not in (0x09, 0x0A)  # tab and newline are harmless
+}
+
+
+def _clean(value: object) -> str:
+    """``str(value)`` with terminal control characters and bidirectional overrides shown as escapes."""
+    return str(value).translate(_UNPRINTABLE)
+
+
+def _text(*parts: object | tuple[object, str]) -> Text:
+    """Literal text (no markup, no emoji codes, escaped control characters); a ``(value, style)`` pair is styled."""
+    from rich.text import Text
+
+    return Text.assemble(*((_clean(p[0]), p[1]) if isinstance(p, tuple) else _clean(p) for p in parts))
 
 
 def _client(args: argparse.Namespace) -> QaasClient:
@@ -63,13 +87,13 @@ def cmd_login(args: argparse.Namespace) -> int:
             tokens.login_with_password(args.username, getpass.getpass(f"password for {args.username}: "))
         else:
             flow = tokens.start_device_flow(offline=args.offline)
-            out.print(f"Open [bold]{flow.verification_uri_complete}[/bold]")
-            out.print(f"and confirm the code [bold]{flow.user_code}[/bold] (valid for "
-                      f"{int(flow.expires_at - time.time())} s). Waiting…")  # fmt: skip
+            out.print(_text("Open ", (flow.verification_uri_complete, "bold")))
+            out.print(_text("and confirm the code ", (flow.user_code, "bold"),
+                            f" (valid for {int(flow.expires_at - time.time())} s). Waiting…"))  # fmt: skip
             tokens.complete_device_flow(flow, timeout=args.timeout)
         claims = tokens.claims()
-        out.print(f"Logged in as [bold]{claims.get('preferred_username', claims.get('sub', '?'))}[/bold]; "
-                  f"tokens cached in {settings.data_dir / 'tokens.json'} (mode 0600).")  # fmt: skip
+        out.print(_text("Logged in as ", (claims.get("preferred_username", claims.get("sub", "?")), "bold"),
+                        f"; tokens cached in {settings.data_dir / 'tokens.json'} (mode 0600)."))  # fmt: skip
     finally:
         tokens.close()
     return 0
@@ -84,7 +108,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
         had = tokens.logout()
     finally:
         tokens.close()
-    _console().print("Logged out." if had else "No cached login for this profile.")
+    _console().print(_text("Logged out." if had else "No cached login for this profile."))
     return 0
 
 
@@ -100,7 +124,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
         }  # fmt: skip
         out = _console()
         for key, value in rows.items():
-            out.print(f"{key:>18}: {value}")
+            out.print(_text(f"{key:>18}: ", value))
     return 0
 
 
@@ -109,21 +133,28 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
     with _client(args) as client:
         resources = client.backends(args.project)
-    table = Table(title=f"Quantum resources of {args.project or client.settings.project}")
+    table = Table(title=_text("Quantum resources of ", args.project or client.settings.project))
     for col in ("resource", "location (cluster)", "aggregation", "technology", "allocation", "HEAppE"):
         table.add_column(col)
     for r in resources:
-        table.add_row(r.name, r.location, r.aggregation, r.technology or "-",
-                      "-" if r.allocation is None else f"{r.allocation:g}", r.heappe_url)  # fmt: skip
+        table.add_row(*_cells(r.name, r.location, r.aggregation, r.technology or "-",
+                              "-" if r.allocation is None else f"{r.allocation:g}", r.heappe_url))  # fmt: skip
     _console().print(table)
     return 0
+
+
+def _cells(*values: object) -> list[Text]:
+    """Literal table cells."""
+    from rich.text import Text
+
+    return [Text(_clean(v)) for v in values]
 
 
 def calibration_table(calibration: Any) -> Any:
     """A rich table of per-qubit figures of a calibration."""
     from rich.table import Table
 
-    table = Table(title=f"{calibration.device or 'device'} — calibration set {calibration.calibration_set_id}")
+    table = Table(title=_text(calibration.device or "device", " — calibration set ", calibration.calibration_set_id))
     for col in ("qubit", "T1 (µs)", "T2 (µs)", "prx fidelity", "readout 0→1", "readout 1→0", "couplings"):
         table.add_column(col, justify="right")
     pairs = calibration.coupling_graph()
@@ -131,9 +162,9 @@ def calibration_table(calibration: Any) -> Any:
         t1, t2 = calibration.metrics.t1.get(q), calibration.metrics.t2.get(q)
         f = calibration.fidelity("prx", (q,))
         ro = calibration.metrics.readout_error.get(q)
-        table.add_row(q, "-" if t1 is None else f"{t1 * 1e6:.1f}", "-" if t2 is None else f"{t2 * 1e6:.1f}",
-                      "-" if f is None else f"{f:.5f}", "-" if ro is None else f"{ro[0]:.3f}",
-                      "-" if ro is None else f"{ro[1]:.3f}", str(sum(q in p for p in pairs)))  # fmt: skip
+        table.add_row(*_cells(q, "-" if t1 is None else f"{t1 * 1e6:.1f}", "-" if t2 is None else f"{t2 * 1e6:.1f}",
+                              "-" if f is None else f"{f:.5f}", "-" if ro is None else f"{ro[0]:.3f}",
+                              "-" if ro is None else f"{ro[1]:.3f}", sum(q in p for p in pairs)))  # fmt: skip
     return table
 
 
@@ -148,7 +179,7 @@ def cmd_calibration(args: argparse.Namespace) -> int:
         from qaas_core._plot import plot_topology
 
         path = plot_topology(calibration, Path(args.plot))
-        _console().print(f"Topology picture written to {path}")
+        _console().print(_text("Topology picture written to ", path))
     return 0
 
 
@@ -161,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         circuit = circuit_from_qasm3(source, calibration, name=Path(args.file).stem)
         job = client.submit(circuit, args.shots, calibration=calibration, memory=False)
         out = _console(stderr=True)
-        out.print(f"submitted {job.submission_id} (HEAppE job {job.heappe_job_id})")
+        out.print(_text(f"submitted {job.submission_id} (HEAppE job {job.heappe_job_id})"))
         if args.no_wait:
             sys.stdout.write(job.submission_id + "\n")
             return 0
@@ -179,11 +210,11 @@ def _print_counts(result: Any, as_json: bool) -> int:
     from rich.table import Table
 
     for i, circuit in enumerate(result.circuits):
-        table = Table(title=f"{circuit.name}: {circuit.shots} shots, keys {list(circuit.keys)}")
+        table = Table(title=_text(circuit.name, f": {circuit.shots} shots, keys {list(circuit.keys)}"))
         table.add_column("bits")
         table.add_column("count", justify="right")
         for bits, count in sorted(result.counts(i).items(), key=lambda kv: -kv[1])[:32]:
-            table.add_row(bits, str(count))
+            table.add_row(*_cells(bits, count))
         _console().print(table)
     return 0
 
@@ -197,8 +228,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             for col in ("submission", "HEAppE", "IQM job", "resource", "state", "circuits", "shots", "created"):
                 table.add_column(col)
             for e in client.jobs(state=args.state, limit=args.limit):
-                table.add_row(e.submission_id[:8], str(e.heappe_job_id or "-"), (e.iqm_job_id or "-")[:8], e.resource,
-                              e.state, str(e.circuits), str(e.shots), str(e.created)[:19])  # fmt: skip
+                table.add_row(*_cells(e.submission_id[:8], e.heappe_job_id or "-", (e.iqm_job_id or "-")[:8],
+                                      e.resource, e.state, e.circuits, e.shots, str(e.created)[:19]))  # fmt: skip
             _console().print(table)
             return 0
         if not args.id:
@@ -209,15 +240,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             state = job.status() if not entry.is_terminal else entry.state
             for key, value in {**entry.__dict__, "live state": state}.items():
                 if key != "meta":
-                    _console().print(f"{key:>20}: {value}")
+                    _console().print(_text(f"{key:>20}: ", value))
             return 0
         if args.action == "wait":
-            _console().print(job.wait(timeout=args.timeout, show_progress=sys.stderr.isatty()))
+            _console().print(_text(job.wait(timeout=args.timeout, show_progress=sys.stderr.isatty())))
             return 0
         if args.action == "result":
             return _print_counts(job.result(timeout=args.timeout), args.json)
         job.cancel()
-        _console().print(f"cancelled {job.submission_id} (HEAppE job {job.heappe_job_id})")
+        _console().print(_text(f"cancelled {job.submission_id} (HEAppE job {job.heappe_job_id})"))
         return 0
 
 
@@ -306,14 +337,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.fn(args))
     except KeyboardInterrupt:
-        _console(stderr=True).print("interrupted")
+        _console(stderr=True).print(_text("interrupted"))
         return 130
     except QaasError as exc:
         code = next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), 1)
-        _console(stderr=True).print(f"[red]{type(exc).__name__}[/red]: {exc}", markup=True)
+        _console(stderr=True).print(_text((type(exc).__name__, "red"), ": ", exc))
         return code
     except OSError as exc:
-        _console(stderr=True).print(f"[red]error[/red]: {exc}")
+        _console(stderr=True).print(_text(("error", "red"), ": ", exc))
         return 2
 
 
