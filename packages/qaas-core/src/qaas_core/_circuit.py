@@ -287,8 +287,7 @@ def _fast_ok(inst: Instruction) -> bool:
             and _isfinite(a)
             and _isfinite(p)
             and type(locus[0]) is str
-            and locus[0] != ""
-            and len(locus[0]) <= MAX_NAME_LENGTH
+            and 0 < len(locus[0]) <= MAX_NAME_LENGTH
             and locus[0].isascii()
         )
     if name == "cz":
@@ -299,10 +298,8 @@ def _fast_ok(inst: Instruction) -> bool:
             and type(locus[0]) is str
             and type(locus[1]) is str
             and locus[0] != locus[1]
-            and locus[0] != ""
-            and locus[1] != ""
-            and len(locus[0]) <= MAX_NAME_LENGTH
-            and len(locus[1]) <= MAX_NAME_LENGTH
+            and 0 < len(locus[0]) <= MAX_NAME_LENGTH
+            and 0 < len(locus[1]) <= MAX_NAME_LENGTH
             and locus[0].isascii()
             and locus[1].isascii()
         )
