@@ -80,7 +80,7 @@ def test_env_data_dir_and_permissions(tmp_path: Path, monkeypatch: pytest.Monkey
     assert mode(ledger.path) == 0o600
     with raw(ledger.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     assert Ledger(ledger.path).path == ledger.path  # opening again migrates nothing
 
 
@@ -582,3 +582,66 @@ def test_entries_round_trip_through_the_ledger(
 
 def test_errors_are_qaas_errors() -> None:
     assert issubclass(JobNotFoundError, QaasError)
+
+
+# -- leases: one process at a time works on a submission in flight ----------------------------------------------
+
+LEASE_HOLDER = """
+import sys, time
+from qaas_core._ledger import Ledger
+lease = Ledger(sys.argv[1]).lease(sys.argv[2], ttl=float(sys.argv[3]))
+lease.acquire()
+print("holding", flush=True)
+time.sleep(float(sys.argv[4]))
+lease.release()
+print("released", flush=True)
+"""
+
+
+def _holder(path: Path, sid: str, ttl: float, hold: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", LEASE_HOLDER, str(path), sid, str(ttl), str(hold)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_a_live_lease_is_waited_for_and_renewed_beyond_its_ttl(ledger: Ledger) -> None:
+    record = entry()
+    ledger.record_submission(record)
+    with _holder(ledger.path, record.submission_id, ttl=0.6, hold=2.0) as proc:
+        started = time.monotonic()
+        assert ledger.lease(record.submission_id, ttl=0.6).try_acquire() is False
+        holder = ledger.lease_holder(record.submission_id)
+        assert holder is not None and holder["pid"] == proc.pid
+        with ledger.lease(record.submission_id, ttl=0.6):  # waits: the holder renews its lease while it works
+            waited = time.monotonic() - started
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "released"
+        proc.wait(10)
+    assert waited > 1.5
+    assert ledger.lease_holder(record.submission_id) is None
+
+
+def test_the_lease_of_a_killed_process_is_taken_over_at_once(ledger: Ledger) -> None:
+    record = entry()
+    ledger.record_submission(record)
+    with _holder(ledger.path, record.submission_id, ttl=3600, hold=3600) as proc:
+        proc.kill()
+        proc.wait(10)
+        lease = ledger.lease(record.submission_id)
+        assert lease.try_acquire() is True  # same machine, dead pid: no need to wait an hour
+        lease.release()
+
+
+def test_an_expired_lease_of_another_machine_is_taken_over(ledger: Ledger) -> None:
+    record = entry()
+    lease = ledger.lease(record.submission_id, ttl=0.5)
+    ledger.record_submission(record, lease=lease)  # recorded and held in one step
+    lease._stop.set()  # it stops renewing, as a crashed machine would
+    with raw(ledger.path) as conn:
+        conn.execute("UPDATE leases SET host = 'other-node', pid = 1")
+        conn.commit()
+    other = ledger.lease(record.submission_id, ttl=0.5)
+    assert other.try_acquire() is False
+    time.sleep(0.6)
+    assert other.try_acquire() is True
+    other.release()

@@ -19,6 +19,7 @@ EXPECTED = {
     "Circuit",
     "CircuitError",
     "ConfigurationError",
+    "DeadlineError",
     "GateInfo",
     "IQMJob",
     "Instruction",

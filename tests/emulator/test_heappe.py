@@ -227,7 +227,7 @@ class Api:
 def api(emu: EmulatorServer) -> Iterator[Api]:
     client = Api(emu.url)
     yield client
-    client.http.delete("/_emulator/faults")
+    client.http.delete("/_emulator/faults", headers=emu.admin_headers)
     client.close()
 
 
@@ -322,9 +322,11 @@ def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api)
     assert b"fake worker run" in api.download_bytes(sc, job["Id"], prefix + "stdout.txt")
     assert json.loads(api.download_bytes(sc, job["Id"], prefix + "argv.json")) == ["run"]
     env = json.loads(api.download_bytes(sc, job["Id"], prefix + "env.json"))
-    assert env["IQM_SERVER_URL"] == emu.url
-    assert env["IQM_TOKEN"] == emu.config.iqm_token
-    assert env["FAKE_MODE"] == "ok"
+    # a task starts from its cluster account's login environment plus the job's variables: no IQM credential, no
+    # setting of the emulator's host process (the site's worker reads its own configuration file)
+    assert env["FAKE_MODE"] == "ok" and env["USER"] == env["LOGNAME"] != ""
+    assert not any(k.startswith(("IQM_", "QAAS_")) and k != "QAAS_SUBMISSION_ID" for k in env)
+    assert emu.config.iqm_token not in json.dumps(env)
     assert token not in json.dumps(env)  # the user's LEXIS token never reaches the cluster
 
     states = {
@@ -340,7 +342,7 @@ def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api)
     gone = api.info(sc, job["Id"]).json()
     assert gone["State"] == 256 and gone["Tasks"][0]["State"] == 256
     assert api.download(sc, job["Id"], prefix + "result.json").status_code == 400
-    assert not (emu.config.state_dir / "cluster" / "qaas-svc" / str(job["Id"])).exists()
+    assert not (emu.config.state_dir / "cluster" / "qaas-svc-p1" / str(job["Id"])).exists()
 
 
 def test_bearer_mode_needs_no_session_code(api: Api) -> None:
@@ -717,7 +719,7 @@ def test_upload_sanitizes_names_and_lands_in_the_right_directory(emu: EmulatorSe
     answer = api.upload(sc, job, {"../../evil name.txt": b"1", "..": b"2", "ok.json": b"{}"}, task=False)
     assert answer.status_code == 200
     results = {r["FileName"]: r for r in answer.json()}
-    job_dir = emu.config.state_dir / "cluster" / "qaas-svc" / str(job["Id"])
+    job_dir = emu.config.state_dir / "cluster" / "qaas-svc-p1" / str(job["Id"])  # alice's project account
     assert results["../../evil name.txt"]["Succeeded"] is True
     assert Path(results["../../evil name.txt"]["Path"]) == job_dir / "evil_name.txt"
     assert results[".."]["Succeeded"] is False and results[".."]["Path"] is None
@@ -852,11 +854,11 @@ def test_restart_keeps_jobs_files_and_sessions(tmp_path: Path, worker: tuple[str
 # -- faults --------------------------------------------------------------------------------------------------------
 
 
-def test_fault_503_with_retry_after_then_recovery(api: Api) -> None:
+def test_fault_503_with_retry_after_then_recovery(emu: EmulatorServer, api: Api) -> None:
     sc = api.session()
     job = api.created(sc, api.spec(api.target(sc)))
     rule = {"path": "CurrentInfoForJob$", "status": 503, "retry_after": 2, "count": 2}
-    assert api.http.post("/_emulator/faults", json=[rule]).status_code == 200
+    assert api.http.post("/_emulator/faults", json=[rule], headers=emu.admin_headers).status_code == 200
     for _ in range(2):
         answer = api.info(sc, job["Id"])
         assert answer.status_code == 503
@@ -864,25 +866,28 @@ def test_fault_503_with_retry_after_then_recovery(api: Api) -> None:
     assert api.info(sc, job["Id"]).status_code == 200
 
 
-def test_fault_delay_and_dropped_connection(api: Api) -> None:
+def test_fault_delay_and_dropped_connection(emu: EmulatorServer, api: Api) -> None:
     sc = api.session()
     job = api.created(sc, api.spec(api.target(sc)))
-    api.http.post("/_emulator/faults", json=[{"path": "CurrentInfoForJob", "action": "delay", "delay_seconds": 0.4}])
+    delay = {"path": "CurrentInfoForJob", "action": "delay", "delay_seconds": 0.4}
+    api.http.post("/_emulator/faults", json=[delay], headers=emu.admin_headers)
     started = time.monotonic()
     assert api.info(sc, job["Id"]).status_code == 200
     assert time.monotonic() - started >= 0.4
-    api.http.post("/_emulator/faults", json=[{"path": "CurrentInfoForJob", "method": "GET", "action": "drop"}])
+    drop = {"path": "CurrentInfoForJob", "method": "GET", "action": "drop"}
+    api.http.post("/_emulator/faults", json=[drop], headers=emu.admin_headers)
     with pytest.raises(httpx.TransportError):
         api.info(sc, job["Id"])
     assert api.info(sc, job["Id"]).status_code == 200
 
 
-def test_fault_fail_next_job_and_expire_sessions(api: Api) -> None:
+def test_fault_fail_next_job_and_expire_sessions(emu: EmulatorServer, api: Api) -> None:
     sc = api.session()
     ids = api.target(sc)
     api.http.post(
         "/_emulator/faults",
         json=[{"action": "fail_next_job", "job_name": "^doomed$", "message": "injected: QPU offline"}],
+        headers=emu.admin_headers,
     )
     done = api.run_to_end(sc, api.spec(ids, name="doomed"), {"request.json": request_json()})
     assert done["State"] == 32
@@ -890,7 +895,8 @@ def test_fault_fail_next_job_and_expire_sessions(api: Api) -> None:
     fine = api.run_to_end(sc, api.spec(ids, name="doomed"), {"request.json": request_json()})
     assert fine["State"] == 16  # the rule fired once
 
-    api.http.post("/_emulator/faults", json=[{"action": "expire_sessions", "path": "ListJobsForCurrentUser"}])
+    expire = {"action": "expire_sessions", "path": "ListJobsForCurrentUser"}
+    api.http.post("/_emulator/faults", json=[expire], headers=emu.admin_headers)
     problem(
         api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc}),
         401,

@@ -69,6 +69,7 @@ def test_the_worker_never_sees_the_users_tokens(tmp_path: Path) -> None:
     import sys
 
     os.environ["QAAS_LEXIS_REFRESH_TOKEN"] = "users-refresh-token-in-the-parent-environment"
+    os.environ["QAAS_PASSWORD"] = "service-account-password-in-the-parent-environment"
     try:
         with q.QaasClient.emulator("garnet20", data_dir=tmp_path, worker_command=(sys.executable, str(env_dump)),
                                    worker_service=False) as client:  # fmt: skip
@@ -77,16 +78,18 @@ def test_the_worker_never_sees_the_users_tokens(tmp_path: Path) -> None:
             job.wait(timeout=60)
             (dump,) = list((tmp_path / "emulator" / "cluster").rglob("env.json"))
             text = dump.read_text()
+            iqm_token = client._emulator.server.config.iqm_token
     finally:
-        del os.environ["QAAS_LEXIS_REFRESH_TOKEN"]
-    assert access not in text and "users-refresh-token" not in text
-    assert "IQM_TOKEN" in text  # the worker has the site's own IQM credential instead
+        del os.environ["QAAS_LEXIS_REFRESH_TOKEN"], os.environ["QAAS_PASSWORD"]
+    assert access not in text and "users-refresh-token" not in text and "service-account-password" not in text
+    # nor the site's IQM credential: the worker reads it from the site's file (or the worker service holds it)
+    assert iqm_token not in text and "IQM_" not in text
 
 
 def test_tls_verification_is_on() -> None:
     client = new_client(10.0)
     try:
-        pool = client._transport._pool  # type: ignore[attr-defined]
+        pool = client._transport.inner._pool  # type: ignore[attr-defined]
         assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
         assert pool._ssl_context.check_hostname is True
     finally:

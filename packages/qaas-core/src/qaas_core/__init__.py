@@ -30,7 +30,9 @@ from qaas_core._errors import (
     CalibrationError,
     CircuitError,
     ConfigurationError,
+    DeadlineError,
     JobFailedError,
+    JobTimeoutError,
     PayloadError,
     QaasError,
     QasmError,
@@ -60,7 +62,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from qaas_core._client import PresubmitReport, QaasClient, StaleCalibrationWarning
     from qaas_core._config import Settings, load_settings
-    from qaas_core._job import AsyncJob, Job, JobTimeoutError, ProgressEvent
+    from qaas_core._job import AsyncJob, Job, ProgressEvent
     from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
 
 # the client side (network, ledger) loads on first use, so that `import qaas_core` stays fast
@@ -68,7 +70,6 @@ _LAZY = {
     "AsyncJob": "_job",
     "Job": "_job",
     "JobNotFoundError": "_ledger",
-    "JobTimeoutError": "_job",
     "Ledger": "_ledger",
     "LedgerEntry": "_ledger",
     "PresubmitReport": "_client",
@@ -110,6 +111,7 @@ __all__ = [
     "CircuitError",
     "CircuitResult",
     "ConfigurationError",
+    "DeadlineError",
     "GateInfo",
     "IQMJob",
     "Instruction",

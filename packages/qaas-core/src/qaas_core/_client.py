@@ -38,12 +38,12 @@ from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient, JobInfo, JobState
 from qaas_core._http import new_async_client, new_client
 from qaas_core._job import AsyncJob, Job, JobTimeoutError, _Tracker
 from qaas_core._lexis import HeappeTarget, QuantumResource, TargetCache, UserOrg, resolve_target
-from qaas_core._wire import MAX_SHOTS, RunOptions, RunRequest, encode_run_request
+from qaas_core._wire import MAX_SHOTS, RunOptions, RunRequest, check_calibration_set_id, encode_run_request
 
 if TYPE_CHECKING:
     import httpx
 
-    from qaas_core._ledger import Ledger, LedgerEntry
+    from qaas_core._ledger import Lease, Ledger, LedgerEntry
 
 __all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning"]
 
@@ -286,6 +286,8 @@ class QaasClient:
         """
         from qaas_core._calcache import CalibrationCache
 
+        if calibration_set_id is not None:
+            check_calibration_set_id(calibration_set_id)  # it goes into the cluster job's environment
         resource, target = self.target()
         cache = CalibrationCache(self.settings.data_dir / "calibrations", resource.name, self.settings.calibration_ttl)
         if calibration_set_id is not None:
@@ -390,6 +392,8 @@ class QaasClient:
             ValidationError: bad shots, batch size or options; CircuitError: a circuit does not fit the calibration.
         """
         batch = circuits_from(circuits)
+        if calibration_set_id is not None:
+            check_calibration_set_id(calibration_set_id)
         if type(shots) is not int or not 1 <= shots <= MAX_SHOTS:
             raise ValidationError(f"shots must be an integer between 1 and {MAX_SHOTS}, got {shots!r}")
         if not batch:
@@ -471,26 +475,29 @@ class QaasClient:
                                              qubit_mapping=qubit_mapping, memory=memory, validate=validate,
                                              calibration=calibration)  # fmt: skip
         resource, target = self.target()
-        entry = self._record_new(request, data, resource, target, meta)
-        heappe = self.heappe
-        info = self._create(heappe, target, request.submission_id, walltime)
-        task_id = info.tasks[0].id if info.tasks else info.id
-        self.ledger.update(request.submission_id, state="created", heappe_job_id=info.id, heappe_task_id=task_id)
-        call = heappe.protocol.upload(info.id, task_id, [(REQUEST_FILE, data)])
-        heappe.protocol.parse_upload(heappe.send(call))
-        self.ledger.update(request.submission_id, state="uploaded")
-        self._submit(heappe, info.id)
-        self.ledger.update(request.submission_id, state="submitted")
+        lease = self.ledger.lease(request.submission_id)
+        self._record_new(request, data, resource, target, meta, lease)
+        try:  # the lease tells recover() in other processes that this submission is in good hands
+            heappe = self.heappe
+            info = self._create(heappe, target, request.submission_id, walltime)
+            task_id = info.tasks[0].id if info.tasks else info.id
+            self.ledger.update(request.submission_id, state="created", heappe_job_id=info.id, heappe_task_id=task_id)
+            call = heappe.protocol.upload(info.id, task_id, [(REQUEST_FILE, data)])
+            heappe.protocol.parse_upload(heappe.send(call))
+            self.ledger.update(request.submission_id, state="uploaded")
+            self._submit(heappe, info.id)
+            self.ledger.update(request.submission_id, state="submitted")
+        finally:
+            lease.release()
         tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max)
         tracker.emit("created", heappe_job_id=info.id)
         tracker.emit("uploaded", bytes=len(data))
         job = Job(tracker, heappe, self.ledger, resource.name)
         job.report = report  # type: ignore[attr-defined]
-        del entry
         return job
 
     def _record_new(self, request: RunRequest, data: bytes, resource: QuantumResource, target: HeappeTarget,
-                    meta: Mapping[str, Any] | None) -> LedgerEntry:  # fmt: skip
+                    meta: Mapping[str, Any] | None, lease: Lease) -> LedgerEntry:  # fmt: skip
         from qaas_core._ledger import LedgerEntry, utcnow
 
         now = utcnow()
@@ -502,7 +509,7 @@ class QaasClient:
             calibration_set_id=request.calibration_set_id, created=now, updated=now, error=None,
             meta=dict(meta or {}),
         )  # fmt: skip
-        self.ledger.record_submission(entry)
+        self.ledger.record_submission(entry, lease=lease)
         self.ledger.store_request(request.submission_id, data)
         return entry
 
@@ -588,7 +595,11 @@ class QaasClient:
         """
         entry = self.ledger.get(job_id)
         if entry.state in ("preparing", "created", "uploaded"):
-            entry = self._resume(entry)
+            # another process may be submitting it right now: wait for its lease, then look again
+            with self.ledger.lease(entry.submission_id):
+                entry = self.ledger.get(entry.submission_id)
+                if entry.state in ("preparing", "created", "uploaded"):
+                    entry = self._resume(entry)
         assert entry.heappe_job_id is not None
         heappe = self._make_heappe(entry.heappe_url)
         tracker = _Tracker(entry.submission_id, entry.heappe_job_id, entry.heappe_task_id or entry.heappe_job_id,

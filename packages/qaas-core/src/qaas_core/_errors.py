@@ -6,6 +6,7 @@ Every error qaas raises on purpose derives from :class:`QaasError`::
     ├── ConfigurationError            settings missing or contradictory (say which, and where to set them)
     ├── AuthenticationError           LEXIS / HEAppE / IQM refused the credentials
     ├── TransportError                the network failed before an answer arrived (retryable)
+    │   └── DeadlineError             the time the caller gave an operation ran out (not retried)
     ├── RemoteAPIError                a service answered with an error status (status_code, detail)
     ├── ResponseError                 a service answered, but not in the shape its API promises
     ├── JobFailedError                a job reached a terminal state other than success (both ids, state)
@@ -27,7 +28,9 @@ __all__ = [
     "CalibrationError",
     "CircuitError",
     "ConfigurationError",
+    "DeadlineError",
     "JobFailedError",
+    "JobTimeoutError",
     "PayloadError",
     "QaasError",
     "QasmError",
@@ -61,6 +64,12 @@ class TransportError(QaasError):
     """The request did not get an answer (connection, timeout, protocol)."""
 
     retryable = True
+
+
+class DeadlineError(TransportError):
+    """The overall time the caller gave an operation (``timeout=``) ran out; repeating it would not help."""
+
+    retryable = False
 
 
 class RemoteAPIError(QaasError):
@@ -100,6 +109,12 @@ class JobFailedError(QaasError):
         self.heappe_job_id = heappe_job_id
         self.iqm_job_id = iqm_job_id
         self.state = state
+
+
+class JobTimeoutError(QaasError):
+    """The job did not finish within the time given; it keeps running (wait again, or cancel it)."""
+
+    retryable = True
 
 
 class ValidationError(QaasError):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import msgspec
 
 from qaas_core._errors import AuthenticationError, QaasError, RemoteAPIError, ResponseError
-from qaas_core._http import RetryPolicy, check, translate
+from qaas_core._http import MAX_BYTES, RetryPolicy, check, translate
 
 if TYPE_CHECKING:
     import httpx
@@ -127,6 +127,7 @@ class Call:
         body: JSON body (the session code is added when in session mode).
         files: multipart files ``(name, bytes)``.
         idempotent: safe to repeat after a transient failure.
+        max_bytes: the largest answer accepted (None: the default, ``qaas_core._http.MAX_RESPONSE_BYTES``).
     """
 
     method: Literal["GET", "POST", "PUT", "DELETE"]
@@ -136,6 +137,7 @@ class Call:
     body: dict[str, Any] | None = None
     files: tuple[tuple[str, bytes], ...] = ()
     idempotent: bool = True
+    max_bytes: int | None = None
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], response: httpx.Response, what: str) -> Any:
@@ -252,9 +254,12 @@ class HEAppEProtocol:
         return _decode(_files_decoder, response, "listing the job's files") or []
 
     @staticmethod
-    def download(job_id: int, relative_path: str) -> Call:
+    def download(job_id: int, relative_path: str, max_file_bytes: int | None = None) -> Call:
+        """``DownloadFileFromCluster`` (the answer, base64 in JSON, may be 4/3 of ``max_file_bytes``)."""
+        limit = None if max_file_bytes is None else 4 * (max_file_bytes + 2) // 3 + 16
         return Call("POST", "heappe/FileTransfer/DownloadFileFromCluster", f"downloading {relative_path}",
-                    body={"SubmittedJobInfoId": job_id, "RelativeFilePath": relative_path})  # fmt: skip
+                    body={"SubmittedJobInfoId": job_id, "RelativeFilePath": relative_path},
+                    max_bytes=limit)  # fmt: skip
 
     @staticmethod
     def parse_download(response: httpx.Response, what: str) -> bytes | None:
@@ -336,6 +341,8 @@ class _Base:
         elif body is not None:
             body["SessionCode"] = self.session_code
         kwargs: dict[str, Any] = {"params": params or None, "headers": headers}
+        if call.max_bytes is not None:
+            kwargs["extensions"] = {MAX_BYTES: call.max_bytes}
         if call.files:
             kwargs["files"] = [("files", (name, data, "application/octet-stream")) for name, data in call.files]
         elif body is not None:

@@ -11,7 +11,6 @@ timeout. The state logic (:class:`_Tracker`) is shared by both twins; only the I
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import logging
 import time
@@ -19,13 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from qaas_core._errors import JobFailedError, PayloadError, QaasError, RemoteAPIError
+from qaas_core._errors import DeadlineError, JobFailedError, JobTimeoutError, PayloadError, QaasError, RemoteAPIError
+from qaas_core._gzip import maybe_decompress
 from qaas_core._heappe import FilePart, JobInfo, JobState
-from qaas_core._result import Result, ResultDocument, decode_result
+from qaas_core._http import deadline
+from qaas_core._result import (
+    Result,
+    ResultDocument,
+    check_result_against_request,
+    decode_result,
+    max_result_bytes,
+)
 
 if TYPE_CHECKING:
     from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient
     from qaas_core._ledger import Ledger
+    from qaas_core._wire import RunRequest
 
 __all__ = ["AsyncJob", "Job", "JobTimeoutError", "ProgressEvent"]
 
@@ -37,12 +45,6 @@ PROGRESS_FILE_TYPE: Final = 1
 RESULT_FILES: Final = ("result.json.gz", "result.json")
 ORDER: Final = ("created", "uploaded", "queued", "running", "qpu_queued", "qpu_processing", "done")
 TERMINAL: Final = frozenset({"done", "failed", "cancelled"})
-
-
-class JobTimeoutError(QaasError):
-    """The job did not finish within the time given; it keeps running (wait again, or cancel it)."""
-
-    retryable = True
 
 
 @dataclass(frozen=True)
@@ -175,17 +177,15 @@ class _Tracker:
         return JobFailedError(message, heappe_job_id=self.heappe_job_id, iqm_job_id=self.iqm_job_id, state=state)
 
 
-def _decode_result_file(data: bytes) -> ResultDocument:
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise PayloadError(f"the result file is not valid gzip: {exc}") from exc
-    return decode_result(data)
+def _decode_result_file(data: bytes, limit: int) -> ResultDocument:
+    return decode_result(maybe_decompress(data, limit, "the result file"))
 
 
 def _missing(exc: RemoteAPIError) -> bool:
     return exc.status_code in (400, 404)
+
+
+UNKNOWN_REQUEST_LIMIT: Final = 1 << 30  # a result whose request is not at hand (no ledger) may be this large
 
 
 class _JobBase:
@@ -194,6 +194,27 @@ class _JobBase:
         self._ledger = ledger
         self.resource = resource
         self._result: Result | None = None
+        self._request: RunRequest | None = None
+
+    def request(self) -> RunRequest | None:
+        """The request this job runs (from the ledger), or None when the ledger does not hold it."""
+        if self._request is None and self._ledger is not None:
+            from qaas_core._wire import decode_run_request
+
+            data = self._ledger.load_request(self.submission_id)
+            self._request = decode_run_request(data) if data is not None else None
+        return self._request
+
+    @property
+    def _result_limit(self) -> int:
+        request = self.request()
+        return UNKNOWN_REQUEST_LIMIT if request is None else max_result_bytes(request)
+
+    def _timed_out(self, timeout: float | None) -> JobTimeoutError:
+        return JobTimeoutError(
+            f"job {self.submission_id} (HEAppE {self.heappe_job_id}) is still {self._t.state or 'submitted'} after "
+            f"{timeout} s; wait again or cancel it"
+        )
 
     @property
     def submission_id(self) -> str:
@@ -260,16 +281,18 @@ class _JobBase:
         data = self._ledger.load_result(self.submission_id)
         if data is None:
             return None
-        self._result = Result(_decode_result_file(data), heappe_job_id=self.heappe_job_id)
+        self._result = Result(_decode_result_file(data, self._result_limit), heappe_job_id=self.heappe_job_id)
         self._t.iqm_job_id = self._result.iqm_job_id
         return self._result
 
-    def _finish(self, data: bytes) -> Result:
-        document = _decode_result_file(data)
+    def _finish(self, document: ResultDocument, data: bytes) -> Result:
         if document.submission_id != self.submission_id:
             raise PayloadError(
                 f"the result on the cluster belongs to submission {document.submission_id}, not {self.submission_id}"
             )
+        request = self.request()
+        if request is not None:
+            check_result_against_request(document, request)
         self._t.iqm_job_id = document.iqm_job_id or self._t.iqm_job_id
         if self._ledger is not None:
             self._ledger.store_result(self.submission_id, data)
@@ -324,23 +347,23 @@ class Job(_JobBase):
         """
         if self._cached_result() is not None:
             return "done"
-        deadline = None if timeout is None else time.monotonic() + timeout
+        end = None if timeout is None else time.monotonic() + timeout
         bar = _ProgressBar(self) if show_progress else None
         try:
-            while True:
-                self.status()
-                if self._t.heappe_state.terminal:
-                    return self._t.state
-                delay = self._t.next_delay()
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise JobTimeoutError(
-                            f"job {self.submission_id} (HEAppE {self.heappe_job_id}) is still {self._t.state} after "
-                            f"{timeout} s; wait again or cancel it"
-                        )
-                    delay = min(delay, left)
-                time.sleep(delay)
+            with deadline(timeout):
+                while True:
+                    self.status()
+                    if self._t.heappe_state.terminal:
+                        return self._t.state
+                    delay = self._t.next_delay()
+                    if end is not None:
+                        left = end - time.monotonic()
+                        if left <= 0:
+                            raise self._timed_out(timeout)
+                        delay = min(delay, left)
+                    time.sleep(delay)
+        except DeadlineError as exc:
+            raise self._timed_out(timeout) from exc
         finally:
             if bar is not None:
                 bar.close()
@@ -355,21 +378,25 @@ class Job(_JobBase):
         cached = self._cached_result()
         if cached is not None:
             return cached
-        self.wait(timeout, show_progress=show_progress)
-        data = self._download_result()
-        if self._t.heappe_state == JobState.FINISHED and data is not None:
-            finished = _decode_result_file(data)
-            if finished.status == "completed":
-                return self._finish(data)
-        document = _decode_result_file(data) if data is not None else None
-        error = self._t.failure(document, None if document else self._stderr())
+        try:
+            with deadline(timeout):
+                self.wait(timeout, show_progress=show_progress)
+                data = self._download_result()
+                document = _decode_result_file(data, self._result_limit) if data is not None else None
+                finished = self._t.heappe_state == JobState.FINISHED
+                if finished and document is not None and data is not None and document.status == "completed":
+                    return self._finish(document, data)
+                stderr = None if document else self._stderr()
+        except DeadlineError as exc:
+            raise self._timed_out(timeout) from exc
+        error = self._t.failure(document, stderr)
         self._record(state=error.state if error.state in ("failed", "cancelled") else "failed", error=error.message)
         self._t.emit("cancelled" if error.state == "cancelled" else "failed")
         raise error
 
     def _download_result(self) -> bytes | None:
         for path in self._t.result_paths():
-            call = self._heappe.protocol.download(self._t.heappe_job_id, path)
+            call = self._heappe.protocol.download(self._t.heappe_job_id, path, self._result_limit)
             try:
                 data = self._heappe.protocol.parse_download(self._heappe.send(call), call.what)
             except RemoteAPIError as exc:
@@ -433,18 +460,22 @@ class AsyncJob(_JobBase):
 
         if self._cached_result() is not None:
             return "done"
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            await self.status()
-            if self._t.heappe_state.terminal:
-                return self._t.state
-            delay = self._t.next_delay()
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise JobTimeoutError(f"job {self.submission_id} is still {self._t.state} after {timeout} s")
-                delay = min(delay, left)
-            await asyncio.sleep(delay)
+        end = None if timeout is None else time.monotonic() + timeout
+        try:
+            with deadline(timeout):
+                while True:
+                    await self.status()
+                    if self._t.heappe_state.terminal:
+                        return self._t.state
+                    delay = self._t.next_delay()
+                    if end is not None:
+                        left = end - time.monotonic()
+                        if left <= 0:
+                            raise self._timed_out(timeout)
+                        delay = min(delay, left)
+                    await asyncio.sleep(delay)
+        except DeadlineError as exc:
+            raise self._timed_out(timeout) from exc
 
     async def result(self, timeout: float | None = None) -> Result:
         """Wait for the job and return its results.
@@ -458,23 +489,26 @@ class AsyncJob(_JobBase):
         cached = self._cached_result()
         if cached is not None:
             return cached
-        await self.wait(timeout)
-        data = None
-        for path in self._t.result_paths():
-            call = self._heappe.protocol.download(self._t.heappe_job_id, path)
-            try:
-                data = self._heappe.protocol.parse_download(await self._heappe.send(call), call.what)
-            except RemoteAPIError as exc:
-                if _missing(exc):
-                    continue
-                raise
-            if data is not None:
-                break
-        if self._t.heappe_state == JobState.FINISHED and data is not None:
-            finished = _decode_result_file(data)
-            if finished.status == "completed":
-                return await asyncio.to_thread(self._finish, data)
-        document = _decode_result_file(data) if data is not None else None
+        data = document = None
+        try:
+            with deadline(timeout):
+                await self.wait(timeout)
+                for path in self._t.result_paths():
+                    call = self._heappe.protocol.download(self._t.heappe_job_id, path, self._result_limit)
+                    try:
+                        data = self._heappe.protocol.parse_download(await self._heappe.send(call), call.what)
+                    except RemoteAPIError as exc:
+                        if _missing(exc):
+                            continue
+                        raise
+                    if data is not None:
+                        break
+        except DeadlineError as exc:
+            raise self._timed_out(timeout) from exc
+        document = _decode_result_file(data, self._result_limit) if data is not None else None
+        finished = self._t.heappe_state == JobState.FINISHED
+        if finished and document is not None and data is not None and document.status == "completed":
+            return await asyncio.to_thread(self._finish, document, data)
         error = self._t.failure(document, None)
         self._record(state="cancelled" if error.state == "cancelled" else "failed", error=error.message)
         raise error

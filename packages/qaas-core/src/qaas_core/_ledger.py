@@ -20,6 +20,7 @@ Requires SQLite 3.7.15 or newer (what Python 3.11 itself requires); no newer SQL
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -30,6 +31,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,8 +41,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
-from qaas_core._errors import ConfigurationError, ValidationError
+from qaas_core._errors import ConfigurationError, QaasError, ValidationError
 from qaas_core._files import private_dir, write_atomic
+from qaas_core._process import machine_identity, pid_alive
 
 __all__ = [
     "JOB_STATES",
@@ -48,6 +51,7 @@ __all__ = [
     "TERMINAL_STATES",
     "JobNotFoundError",
     "JobState",
+    "Lease",
     "Ledger",
     "LedgerEntry",
     "default_ledger_path",
@@ -103,6 +107,19 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX jobs_heappe_job_id ON jobs (heappe_job_id)",
         "CREATE INDEX jobs_iqm_job_id ON jobs (iqm_job_id)",
         "CREATE INDEX jobs_created ON jobs (created)",
+    ),
+    (
+        # who is working on a submission right now (a lease, renewed while the work goes on)
+        """
+        CREATE TABLE leases (
+            submission_id TEXT PRIMARY KEY NOT NULL,
+            owner         TEXT NOT NULL,
+            host          TEXT NOT NULL,
+            boot          TEXT NOT NULL,
+            pid           INTEGER NOT NULL,
+            until         REAL NOT NULL
+        )
+        """,
     ),
 )
 
@@ -392,6 +409,102 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
+LEASE_SECONDS: Final = 30.0
+
+
+class Lease:
+    """A process's claim to work on one submission, kept alive by a heartbeat while it works.
+
+    A submission in flight (being created, uploaded, submitted or resumed) is leased by the process doing it. Any
+    other process that wants to finish it — ``recover()`` or ``retrieve()`` after a crash — waits while the lease is
+    alive and takes it over only once it has expired (``ttl`` seconds without renewal; wall-clock time, so it holds
+    across machines sharing a data directory) or its holder is provably dead (same machine and boot, no such pid).
+
+    Use as a context manager (``with ledger.lease(sid):`` waits, then holds and renews until the block ends).
+    """
+
+    def __init__(self, ledger: Ledger, submission_id: str, ttl: float) -> None:
+        import secrets
+
+        self.ledger = ledger
+        self.submission_id = submission_id
+        self.ttl = ttl
+        self.host, self.boot = machine_identity()
+        self.owner = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _write(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO leases (submission_id, owner, host, boot, pid, until) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.submission_id, self.owner, self.host, self.boot, os.getpid(), time.time() + self.ttl),
+        )
+        self._start()
+
+    def try_acquire(self) -> bool:
+        """Take the lease if it is free, expired, ours, or its holder is dead; True on success."""
+        with self.ledger._transaction() as conn:
+            row = conn.execute("SELECT * FROM leases WHERE submission_id = ?", (self.submission_id,)).fetchone()
+            if row is not None and row["owner"] != self.owner and row["until"] > time.time():
+                dead = row["host"] == self.host and row["boot"] == self.boot and bool(self.boot)
+                if not (dead and not pid_alive(int(row["pid"]))):
+                    return False
+                logger.info("ledger: the holder of %s (pid %s) is gone; taking over", self.submission_id, row["pid"])
+            self._write(conn)
+        return True
+
+    def acquire(self, timeout: float | None = None, poll: float = 0.2) -> None:
+        """Wait until the lease is ours.
+
+        Raises:
+            JobTimeoutError: not free within ``timeout`` seconds.
+        """
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.try_acquire():
+            if end is not None and time.monotonic() > end:
+                from qaas_core._errors import JobTimeoutError
+
+                raise JobTimeoutError(f"submission {self.submission_id} is still being worked on by another process")
+            time.sleep(poll)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._beat, name=f"lease-{self.submission_id}", daemon=True)
+            self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                with self.ledger._connect() as conn:
+                    cursor = conn.execute(
+                        "UPDATE leases SET until = ? WHERE submission_id = ? AND owner = ?",
+                        (time.time() + self.ttl, self.submission_id, self.owner),
+                    )
+                if cursor.rowcount == 0:
+                    logger.warning("ledger: the lease on %s was taken over", self.submission_id)
+                    return
+            except QaasError as exc:  # a busy or vanished ledger: try again at the next beat
+                logger.warning("ledger: could not renew the lease on %s: %s", self.submission_id, exc)
+
+    def release(self) -> None:
+        """Stop renewing and give the lease up."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        with contextlib.suppress(QaasError), self.ledger._connect() as conn:
+            conn.execute("DELETE FROM leases WHERE submission_id = ? AND owner = ?", (self.submission_id, self.owner))
+
+    def __enter__(self) -> Lease:
+        if self._thread is None:
+            self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class Ledger:
     """The durable local record of submissions (thread-safe; several processes may share one file).
 
@@ -574,8 +687,9 @@ class Ledger:
 
     # -- records --------------------------------------------------------------------------------------------------
 
-    def record_submission(self, entry: LedgerEntry) -> None:
-        """Record a new submission.
+    def record_submission(self, entry: LedgerEntry, *, lease: Lease | None = None) -> None:
+        """Record a new submission (and, with ``lease``, hold it in the same step, so no other process can see it
+        unattended).
 
         Recording the same ``submission_id`` again with the same ``request_digest`` does nothing, so a retried
         submission step is harmless.
@@ -600,6 +714,22 @@ class Ledger:
                     "never reuse a submission id"
                 )
             conn.execute(_INSERT, [row[name] for name in _FIELD_NAMES])
+            if lease is not None:
+                lease._write(conn)
+
+    # -- leases ---------------------------------------------------------------------------------------------------
+
+    def lease(self, submission_id: str, *, ttl: float = LEASE_SECONDS) -> Lease:
+        """A lease on ``submission_id`` for this process (not yet taken: use :meth:`Lease.acquire` or ``with``)."""
+        return Lease(self, _check_submission_id(submission_id), ttl)
+
+    def lease_holder(self, submission_id: str) -> dict[str, Any] | None:
+        """The live lease on a submission (owner, host, pid, seconds left), or None."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM leases WHERE submission_id = ?", (submission_id,)).fetchone()
+        if row is None or row["until"] <= time.time():
+            return None
+        return {"owner": row["owner"], "host": row["host"], "pid": row["pid"], "left": row["until"] - time.time()}
 
     def update(self, submission_id: str, /, **fields: Any) -> LedgerEntry:
         """Change fields of a recorded submission in one atomic step; ``updated`` is set to now.

@@ -41,6 +41,7 @@ __all__ = [
     "check_result_against_request",
     "decode_result",
     "encode_result",
+    "max_result_bytes",
     "pack_shots",
     "unpack_shots",
 ]
@@ -181,6 +182,31 @@ def circuit_result(
     else:
         table = {"": shots} if shots else {}
     return CircuitResult(name, shots, dict(keys), counts=table)
+
+
+_RESULT_OVERHEAD: Final = 1 << 20  # timeline, errors, versions and the envelope
+_ENTRY_OVERHEAD: Final = 64  # quotes, separators and a count of up to MAX_SHOTS
+
+
+def max_result_bytes(request: RunRequest) -> int:
+    """The largest ``result.json`` (decompressed) that can answer ``request``: what a reader may accept at most.
+
+    Per circuit: its name and keys, and either the packed shot matrix of every key in base64 or at most
+    ``min(shots, 2**bits)`` counted bitstrings; plus 1 MiB for the rest of the document. A result larger than this
+    cannot be an honest answer, so it is refused before it is decoded (a decompression bomb costs nothing).
+    """
+    total = _RESULT_OVERHEAD
+    for circuit in request.circuits:
+        keys = [(str(i.args["key"]), len(i.locus)) for i in circuit.instructions if i.name == "measure"]
+        total += 6 * len(circuit.name) + _ENTRY_OVERHEAD
+        total += sum(6 * len(key) + _ENTRY_OVERHEAD for key, _width in keys)
+        if request.memory:
+            total += sum(4 * ((request.shots * width + 7) // 8 + 2) // 3 + _ENTRY_OVERHEAD for _key, width in keys)
+        else:
+            bits = sum(width for _key, width in keys)
+            distinct = request.shots if bits >= 20 else min(request.shots, 2**bits)
+            total += distinct * (bits + _ENTRY_OVERHEAD)
+    return total
 
 
 def encode_result(document: ResultDocument) -> bytes:

@@ -23,12 +23,15 @@ of submitting again (exactly once). Queued tasks survive a restart and run after
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -36,14 +39,24 @@ from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any, Final
 
+from qaas_core._files import private_dir
 from qaas_core.emulator._faults import FaultInjector
 from qaas_core.emulator._jsonfile import read_json, write_json
 
-__all__ = ["Cluster", "JobRecord", "PathOutsideJob", "State", "TaskRecord", "update_job_state"]
+__all__ = [
+    "Cluster",
+    "JobRecord",
+    "PathOutsideJob",
+    "State",
+    "TaskRecord",
+    "die_with_parent_thread",
+    "update_job_state",
+]
 
 logger = logging.getLogger(__name__)
 
 _KILL_GRACE_SECONDS: Final = 2.0
+_LOGIN_ENVIRONMENT: Final = frozenset({"PATH", "LANG", "TZ", "TMPDIR"})
 _STDERR_TAIL_BYTES: Final = 2000
 _FORM_TWO: Final = re.compile(r"^/?[0-9]+/[0-9]+/")
 
@@ -238,7 +251,8 @@ class Cluster:
     Args:
         state_dir: the emulator's state directory.
         worker_command: argv prefix of every task.
-        environment: called when a task starts; variables the emulator sets for it (IQM server URL and token …).
+        pass_account: put ``--account <cluster account>`` after the prefix (what the site's templates do: the
+            worker keys its exactly-once records by the account the task runs under).
         faults: fault injector (``fail_next_job`` rules are consumed when a task starts).
         node_capacity: number of tasks that may run at once on a node type id.
     """
@@ -248,13 +262,13 @@ class Cluster:
         state_dir: Path,
         *,
         worker_command: Sequence[str],
-        environment: Callable[[], dict[str, str]],
+        pass_account: bool = False,
         faults: FaultInjector,
         node_capacity: Callable[[int], int],
     ) -> None:
         self.root = state_dir
         self.worker_command = list(worker_command)
-        self._environment = environment
+        self.pass_account = pass_account
         self._faults = faults
         self._capacity = node_capacity
         self._jobs: dict[int, JobRecord] = {}
@@ -316,6 +330,7 @@ class Cluster:
     def add(self, job: JobRecord) -> None:
         """Register a created job and make its directories (job root and one per task)."""
         self._jobs[job.id] = job
+        private_dir(self.root / "cluster" / job.cluster_user)  # one account cannot look into another's jobs
         for task in job.tasks:
             self.task_dir(job, task).mkdir(parents=True, exist_ok=True)
         self.save(job)
@@ -525,15 +540,13 @@ class Cluster:
             return
         workdir = self.task_dir(job, task)
         workdir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        for name in list(env):
-            upper = name.upper()
-            if "LEXIS" in upper or (upper.startswith("QAAS_") and "TOKEN" in upper):
-                del env[name]  # the cluster never sees anyone's LEXIS credentials
-        env.setdefault("QAAS_WORKER_STATE", str(self.root / "cluster" / "worker"))
+        # a batch job starts from the cluster account's login environment, not from the HEAppE server's: nothing of
+        # the emulator's host process (tokens, passwords) reaches it. HEAppE then exports the job's variables.
+        env = {k: v for k, v in os.environ.items() if k in _LOGIN_ENVIRONMENT or k.startswith("LC_")}
+        env.update(HOME=str(self.root / "cluster" / job.cluster_user), USER=job.cluster_user, LOGNAME=job.cluster_user)
         env.update(task.environment)
-        env.update(self._environment())
-        argv = [*self.worker_command, *task.arguments]
+        account = ["--account", job.cluster_user] if self.pass_account else []
+        argv = [*self.worker_command, *account, *task.arguments]
         try:
             with contextlib.ExitStack() as stack:
                 stdout = stack.enter_context((workdir / task.standard_output_file).open("ab"))
@@ -550,6 +563,7 @@ class Cluster:
                     stderr=stderr,
                     start_new_session=True,
                     close_fds=True,
+                    preexec_fn=die_with_parent_thread(),  # noqa: PLW1509 - one prctl call, see there
                 )
         except OSError as exc:
             task.state = State.RUNNING
@@ -624,6 +638,45 @@ class Cluster:
                 self._watch(job, task, now)
             update_job_state(job)
             self.save(job)
+
+
+_PR_SET_PDEATHSIG: Final = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def die_with_parent_thread() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes a child process die (SIGKILL) when the thread that starts it ends; None where
+    ``prctl(PR_SET_PDEATHSIG)`` does not exist (not Linux).
+
+    The emulator starts its worker service and its tasks from the server thread's event loop, so they die when the
+    emulator's server thread ends — after a normal shutdown that already stopped them, when the host process exits
+    without stopping the emulator, or when it is killed with SIGKILL. A parent that died before the child's
+    ``prctl`` took effect is caught by comparing ``getppid()`` with the parent's pid. The child only makes one libc
+    call between fork and exec (libc resolved beforehand), so this is safe in a threaded parent.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent, kill = os.getpid(), int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)  # our parent is already gone
+
+    return preexec
 
 
 def _kill_group(popen: subprocess.Popen[bytes], sig: signal.Signals) -> None:

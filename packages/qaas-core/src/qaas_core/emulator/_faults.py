@@ -11,6 +11,9 @@ request fires (subject to ``after``, ``probability`` and ``count``) and then, by
     wait ``delay_seconds`` and go on (to later rules and then the real handler).
 ``drop``
     start a response and close the connection without completing it: the client sees a broken connection.
+``late``
+    let the real handler do its work, then hold its answer back for ``delay_seconds``: a client that gives up
+    first cannot know the request took effect (the ambiguous failure exactly-once submission must survive).
 ``fail_next_job``
     not matched against requests: the HEAppE scheduler consumes it when it starts a task whose job name matches
     the ``job_name`` regex, and fails that task with ``message`` instead of running it.
@@ -27,6 +30,9 @@ Configure rules when the emulator is built (``EmulatorConfig.faults``, if that f
     POST   /_emulator/faults   [{"path": "CurrentInfoForJob", "status": 503, "retry_after": 2, "count": 2}]
     GET    /_emulator/faults   the rules with their counters
     DELETE /_emulator/faults   remove every rule
+
+POST and DELETE need the emulator's per-run key in ``X-Qaas-Emulator-Key`` and ``Content-Type: application/json``
+(the app enforces both for every ``/_emulator/`` change, see :mod:`qaas_core.emulator._app`); GET is open.
 
 All subsystems of one emulator share one injector (:meth:`FaultInjector.for_config`).
 """
@@ -49,14 +55,14 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ADMIN_PATH", "FaultInjector", "FaultRule"]
 
 logger = logging.getLogger(__name__)
 
 ADMIN_PATH: Final = "/_emulator/faults"
-_REQUEST_ACTIONS: Final = frozenset({"status", "delay", "drop"})
+_REQUEST_ACTIONS: Final = frozenset({"status", "delay", "drop", "late"})
 _JOB_ACTIONS: Final = frozenset({"fail_next_job"})
 _INTERNAL_FIELDS: Final = frozenset({"seen", "fired"})
 
@@ -173,6 +179,13 @@ class _Drop:
     """Marker: abort the response."""
 
 
+@dataclass(frozen=True)
+class _Late:
+    """Marker: run the handler, then delay its answer."""
+
+    seconds: float
+
+
 _DROP: Final = _Drop()
 _REGISTRY: dict[int, FaultInjector] = {}
 
@@ -265,7 +278,7 @@ class FaultInjector:
         """The ``/_emulator/faults`` routes (the LEXIS subsystem serves them; a duplicate would be harmless)."""
         return [Route(ADMIN_PATH, self._admin, methods=["GET", "POST", "DELETE"], name="emulator_faults")]
 
-    async def intercept(self, scope: Scope) -> Response | _Drop | None:
+    async def intercept(self, scope: Scope) -> Response | _Drop | _Late | None:
         """Apply the rules to one request: a response to send instead, a drop, or None to go on."""
         method = str(scope.get("method", "GET")).upper()
         path = str(scope.get("path", "/"))
@@ -274,6 +287,9 @@ class FaultInjector:
             fired, position = self._next_firing(method, path, position)
             if fired is None:
                 return None
+            if fired.action == "late":
+                logger.info("fault: %s %s -> answered %.1f s late", method, path, fired.delay_seconds)
+                return _Late(fired.delay_seconds)
             if fired.delay_seconds:
                 await asyncio.sleep(fired.delay_seconds)
             if fired.action == "status":
@@ -341,6 +357,15 @@ class _Gate:
                 }
             )
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        elif isinstance(verdict, _Late):
+            seconds = verdict.seconds
+
+            async def late(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await asyncio.sleep(seconds)
+                await send(message)
+
+            await self._app(scope, receive, late)
         else:
             await verdict(scope, receive, send)
 

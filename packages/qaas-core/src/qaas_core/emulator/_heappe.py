@@ -307,14 +307,20 @@ class _Project:
     end_date: str
     members: tuple[str, ...]
     cluster_id: int
+    cluster_account: str
     templates: tuple[_Template, ...] = field(default=())
 
 
 class _Catalogue:
-    """The HEAppE configuration: clusters from the seed, projects from the LEXIS resources located on them."""
+    """The HEAppE configuration: clusters from the seed, projects from the LEXIS resources located on them.
+
+    As on a real HEAppE, every project has a cluster account of its own (``<cluster_user>-p<project id>``, or the
+    seed's ``cluster_accounts`` by accounting string): its jobs run under it, in its own directory tree.
+    """
 
     def __init__(self, seed: Mapping[str, Any], lexis: Lexis) -> None:
         self.cluster_user = str(seed.get("cluster_user", "heappe"))
+        accounts = dict(seed.get("cluster_accounts", {}))
         self.clusters: dict[int, _ClusterInfo] = {}
         self.node_types: dict[int, _NodeType] = {}
         for c in seed.get("clusters", []):
@@ -382,6 +388,7 @@ class _Catalogue:
                     end_date=lexis_project.end_date,
                     members=lexis_project.members,
                     cluster_id=cluster_info.id,
+                    cluster_account=str(accounts.get(resource.name, f"{self.cluster_user}-p{project_id}")),
                     templates=tuple(templates),
                 )
 
@@ -663,17 +670,26 @@ class HEAppE:
     """The emulated HEAppE middleware (a :class:`~qaas_core.emulator._app.Subsystem`).
 
     Args:
-        config: emulator settings (``state_dir``, ``scheduler_tick_seconds``, ``session_expiry_seconds``,
-            ``worker_command``, ``iqm_token``).
+        config: emulator settings (``state_dir``, ``scheduler_tick_seconds``, ``session_expiry_seconds``, and
+            ``worker_command`` to run a test's own program instead of the site's worker).
         lexis: the emulated LEXIS, which verifies access tokens and knows users and projects.
         faults: fault injector; default: the one LEXIS uses.
+        worker_command: how the site's command templates start ``qaas-worker`` (its isolated interpreter and the
+            site's ``--config``); each task adds ``--account <cluster account>`` and the template's arguments.
 
     Attributes:
         cluster: the emulated cluster (jobs, directories, processes).
         version: the HEAppE version reported by ``/heappe/Health``.
     """
 
-    def __init__(self, config: EmulatorConfig, lexis: Lexis, faults: FaultInjector | None = None) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        lexis: Lexis,
+        faults: FaultInjector | None = None,
+        *,
+        worker_command: Sequence[str] = (),
+    ) -> None:
         self.config = config
         self.lexis = lexis
         self.faults = faults or lexis.faults
@@ -683,16 +699,16 @@ class HEAppE:
         state_dir = config.state_dir or lexis.state_root
         self._sessions = _Sessions(state_dir / "heappe" / "sessions.json", config.session_expiry_seconds)
         self._users = {u.username: _User(i + 1, u.username, u.email) for i, u in enumerate(lexis.users)}
-        worker = list(config.worker_command) or [sys.executable, "-m", "qaas_core.worker"]
+        # a test's fake worker (config.worker_command) runs as given; the site's worker learns its account
+        site_worker = list(worker_command) or [sys.executable, "-I", "-m", "qaas_core.worker"]
         self.cluster = Cluster(
             state_dir,
-            worker_command=worker,
-            environment=self._task_environment,
+            worker_command=list(config.worker_command) or site_worker,
+            pass_account=not config.worker_command,
             faults=self.faults,
             node_capacity=self._catalogue.capacity,
         )
         self._ticker: asyncio.Task[None] | None = None
-        self._environment_providers: list[Callable[[], Mapping[str, str]]] = []
         self.faults.register_hook("expire_sessions", self._sessions.expire_all)
 
     # -- Subsystem -------------------------------------------------------------------------------------------------
@@ -759,24 +775,6 @@ class HEAppE:
     def expire_sessions(self) -> None:
         """Forget every session code (what the ``expire_sessions`` fault does)."""
         self._sessions.expire_all()
-
-    def extend_task_environment(self, provider: Callable[[], Mapping[str, str]]) -> None:
-        """Add variables to every task started from now on (e.g. the worker service's socket).
-
-        ``provider`` is called at each task start; the IQM server settings the emulator sets win over its values.
-        """
-        self._environment_providers.append(provider)
-
-    def _task_environment(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for provider in self._environment_providers:
-            env.update(provider())
-        env.update(
-            IQM_SERVER_URL=self.lexis.base_url,
-            IQM_TOKEN=self.config.iqm_token,
-            IQM_QUANTUM_COMPUTER=self.config.quantum_computer,
-        )
-        return env
 
     # -- request plumbing ------------------------------------------------------------------------------------------
 
@@ -1111,7 +1109,7 @@ class HEAppE:
             project_id=project.id,
             cluster_id=cluster.id,
             file_transfer_method_id=spec.file_transfer_method_id,
-            cluster_user=catalogue.cluster_user,
+            cluster_user=project.cluster_account,
             sub_project=spec.sub_project,
             creation_time=time.time(),
             walltime_limit=sum(t.walltime_limit for t in records),

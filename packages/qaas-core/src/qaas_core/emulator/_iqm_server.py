@@ -60,6 +60,7 @@ from qaas_core._errors import CircuitError, PayloadError, QaasError
 from qaas_core._profiles import load_profile
 from qaas_core._wire import IQMJob, decode_iqm_job
 from qaas_core.emulator._config import EmulatorConfig
+from qaas_core.emulator._faults import FaultInjector
 from qaas_core.emulator._simulator import SimulationResult, Simulator
 
 __all__ = ["IQMServer"]
@@ -175,8 +176,11 @@ class IQMServer:
     def routes(self) -> Sequence[BaseRoute]:
         """The ``/api/v1`` routes (plus IQM-style 404s for unserved paths under the IQM prefixes)."""
 
+        faults = FaultInjector.for_config(self._config)
+
         def route(path: str, handler: Handler, method: str = "GET", *, public: bool = False) -> Route:
-            return Route(f"{API}/{path}", self._guard(handler, public=public), methods=[method])
+            # every served route passes the shared fault rules, as HEAppE's and LEXIS's do
+            return faults.route(f"{API}/{path}", self._guard(handler, public=public), methods=[method])
 
         return [
             route("about", self._about, public=True),

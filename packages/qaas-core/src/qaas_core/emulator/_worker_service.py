@@ -1,24 +1,28 @@
-"""The cluster node's long-lived worker service (``qaas-worker serve``), started beside the emulator.
+"""The emulated site's worker: its configuration file and the long-lived ``qaas-worker serve`` beside the emulator.
 
-HEAppE tasks run ``qaas-worker run``; with ``QAAS_WORKER_SOCKET`` in their environment it hands the task directory
-to this service, which keeps iqm-client imported, so a task starts in a fraction of a second instead of paying the
-iqm-client import (seconds) every time. Until the service is up (or when iqm-client is missing) tasks simply run
-in-process.
+HEAppE tasks run ``qaas-worker run``; the site's configuration names the service's socket, so a task hands its
+request to this service, which keeps iqm-client imported and holds the IQM token: a task starts in a fraction of a
+second instead of paying the iqm-client import (seconds) every time. Until the service is up (or when iqm-client is
+missing) tasks run in-process, reading the token file the site configuration names.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.routing import BaseRoute
 
+from qaas_core._files import private_dir, write_atomic
+from qaas_core.emulator._cluster import die_with_parent_thread
 from qaas_core.emulator._config import EmulatorConfig
 
 __all__ = ["WorkerService"]
@@ -27,42 +31,66 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerService:
-    """Runs ``python -m qaas_core.worker serve`` for the emulated cluster (a Subsystem without routes)."""
+    """The emulated site's worker setup (a Subsystem without routes).
+
+    At startup it writes the site's worker configuration (``site/worker.toml``, with the IQM token in a 0600 file
+    beside it) exactly as a site administrator would, and, with ``worker_service`` on, runs
+    ``python -I -m qaas_core.worker --config site/worker.toml serve``. HEAppE's command templates start tasks with
+    :attr:`task_command`; neither tasks nor the service take any setting from their environment.
+    """
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         assert config.state_dir is not None  # set by create_app
-        self.socket = Path(config.state_dir) / "worker.sock"
+        self.root = Path(config.state_dir)
+        self.socket = self.root / "worker.sock"
+        self.site = self.root / "site"
+        self.config_path = self.site / "worker.toml"
         self._process: subprocess.Popen[bytes] | None = None
 
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
-    def environment(self) -> dict[str, str]:
-        """What a task needs to reach the service."""
-        return {"QAAS_WORKER_SOCKET": str(self.socket)} if self.config.worker_service else {}
+    @property
+    def task_command(self) -> list[str]:
+        """How the site's command templates start the worker (before ``--account`` and the template arguments)."""
+        return [sys.executable, "-I", "-m", "qaas_core.worker", "--config", str(self.config_path)]
+
+    def write_site_config(self) -> None:
+        """Write ``site/worker.toml`` and the IQM token file (once the emulator's port is known)."""
+        private_dir(self.site)
+        token = self.site / "iqm-token"
+        write_atomic(token, self.config.iqm_token.encode(), mode=0o600)
+        lines = [
+            "[iqm]",
+            f"url = {json.dumps(f'http://127.0.0.1:{self.config.port}')}",
+            f"quantum_computer = {json.dumps(self.config.quantum_computer)}",
+            f"token_file = {json.dumps(str(token))}",
+            "",
+            "[state]",
+            f"dir = {json.dumps(str(self.root / 'cluster-state'))}",
+        ]
+        if self.config.worker_service:
+            lines += ["", "[service]", f"socket = {json.dumps(str(self.socket))}"]
+        write_atomic(self.config_path, ("\n".join(lines) + "\n").encode(), mode=0o600)
 
     async def startup(self) -> None:
+        self.write_site_config()
         if not self.config.worker_service:
             return
-        env = {k: v for k, v in os.environ.items() if "LEXIS" not in k.upper()}
-        env.update(
-            IQM_SERVER_URL=f"http://127.0.0.1:{self.config.port}",
-            IQM_TOKEN=self.config.iqm_token,
-            IQM_QUANTUM_COMPUTER=self.config.quantum_computer,
-            QAAS_WORKER_STATE=str(Path(self.config.state_dir or ".") / "cluster" / "worker"),
-        )
-        env.pop("QAAS_WORKER_SOCKET", None)
+        # the service starts from a clean environment, like a systemd unit: nothing of the emulator's host process
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR") or k.startswith("LC_")}
         # tasks that start before the service listens wait for it rather than importing iqm-client themselves
         self.socket.with_name(self.socket.name + ".starting").touch()
-        log = Path(self.config.state_dir or ".") / "worker-service.log"
+        log = self.root / "worker-service.log"
         with open(log, "ab") as out:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-                [sys.executable, "-m", "qaas_core.worker", "serve", "--socket", str(self.socket), "--exit-with-parent"],
+                [*self.task_command, "serve", "--exit-with-parent"],
                 env=env,
                 stdout=out,
                 stderr=out,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent_thread(),  # noqa: PLW1509 - dies with the emulator, even on kill -9
             )
 
     async def shutdown(self) -> None:
@@ -70,11 +98,19 @@ class WorkerService:
         if process is None:
             return
         process.terminate()
-        try:
-            await asyncio.to_thread(process.wait, 10)
-        except subprocess.TimeoutExpired:
+        if not await _exited(process, 10):
             process.kill()
-            await asyncio.to_thread(process.wait, 10)
+            await _exited(process, 10)
         for path in (self.socket, self.socket.with_name(self.socket.name + ".starting")):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+
+async def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for ``process`` to end without a thread (an emulator stopped at interpreter exit has no executor)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

@@ -1,99 +1,154 @@
-"""``qaas-worker``: the cluster-side command (see ``qaas_core.worker``)."""
+"""``qaas-worker``: the cluster-side command (see ``qaas_core.worker``).
+
+The site's command templates start it isolated, with its configuration named on the command line::
+
+    /opt/qaas/bin/python -I -m qaas_core.worker --config /etc/qaas/worker.toml run
+
+Before anything else it replaces the job's environment by the site's (:func:`~._config.clean_environment`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Final
+
+from qaas_core.worker._config import WorkerConfig
+from qaas_core.worker._files import FileSink
 
 __all__ = ["main"]
 
-
-def _state_dir(arg: str | None) -> Path:
-    if arg:
-        return Path(arg)
-    if os.environ.get("QAAS_WORKER_STATE"):
-        return Path(os.environ["QAAS_WORKER_STATE"])
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("qaas-worker", appauthor=False))
+MAX_OUTPUT: Final = 1 << 30  # largest output file accepted from the site's own worker service
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qaas-worker", description="Cluster side of qaas (run by HEAppE).")
+    parser.add_argument("--config", type=Path, help="the site's worker configuration (default /etc/qaas/worker.toml)")
+    parser.add_argument("--account", help="cluster account the task runs under (default: the OS user)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run request.json in the task directory, write result.json")
     run.add_argument("--dir", default=".", help="task directory (default: current directory)")
-    run.add_argument("--state-dir", help="where submissions are recorded (default: $QAAS_WORKER_STATE or user data)")
     run.add_argument("--timeout", type=float, default=None, help="give up (and cancel) after this many seconds")
     cal = sub.add_parser("calibrate", help="write calibration.json for the current calibration set")
     cal.add_argument("--dir", default=".")
-    cal.add_argument("--calibration-set", default=os.environ.get("QAAS_CALIBRATION_SET") or None)
-    srv = sub.add_parser("serve", help="keep iqm-client loaded and serve tasks on a Unix socket")
-    srv.add_argument("--socket", default=os.environ.get("QAAS_WORKER_SOCKET"), required=False)
-    srv.add_argument("--state-dir")
+    cal.add_argument("--calibration-set", default=None, help="a pinned set (default: $QAAS_CALIBRATION_SET)")
+    srv = sub.add_parser("serve", help="hold iqm-client and the IQM credential; serve tasks on the site's socket")
     srv.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process goes away")
     return parser
 
 
+def _fail(message: str, code: int) -> int:
+    print(f"qaas-worker: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``qaas-worker``; returns the exit code."""
+    from qaas_core._errors import ConfigurationError
+    from qaas_core.worker._config import clean_environment, load_config
+    from qaas_core.worker._execute import EXIT
+
     args = _parser().parse_args(argv)
-    task_dir = Path(getattr(args, "dir", "."))
-    if args.command in ("run", "calibrate") and not task_dir.is_dir():
-        print(f"qaas-worker: task directory {task_dir} does not exist", file=sys.stderr)
-        return 2
-    socket_path = os.environ.get("QAAS_WORKER_SOCKET")
-    if args.command in ("run", "calibrate") and socket_path:
-        extra: dict[str, Any] = {}
-        if args.command == "calibrate" and args.calibration_set:
-            extra["calibration_set_id"] = args.calibration_set
-        answer = _delegate(socket_path, args.command, task_dir, extra)
-        if answer is not None:
-            code, message = answer
-            if message:
-                print(f"qaas-worker: {message}", file=sys.stderr)
-            return code
+    try:
+        inputs = clean_environment()
+        config = load_config(args.config)
+    except ConfigurationError as exc:
+        return _fail(str(exc), EXIT["config"])
     if args.command == "serve":
-        if not args.socket:
-            print("qaas-worker serve: give --socket PATH (or set QAAS_WORKER_SOCKET)", file=sys.stderr)
-            return 5
-        from qaas_core.worker._service import serve
+        return _serve(config, args.exit_with_parent)
+    task_dir = Path(args.dir)
+    if not task_dir.is_dir():
+        return _fail(f"task directory {task_dir} does not exist", EXIT["bad_input"])
+    account = args.account or pwd.getpwuid(os.getuid()).pw_name
+    if args.command == "run":
+        return _run(config, task_dir, account, args.timeout)
+    return _calibrate(config, task_dir, account, args.calibration_set or inputs.get("QAAS_CALIBRATION_SET"))
 
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        try:
-            serve(args.socket, _state_dir(args.state_dir), exit_with_parent=args.exit_with_parent)
-        except KeyboardInterrupt:
-            return 0
+
+def _serve(config: WorkerConfig, exit_with_parent: bool) -> int:
+    from qaas_core.worker._service import serve
+
+    if config.socket is None:
+        return _fail(f"{config.source}: give [service] socket to serve", 5)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        serve(config, exit_with_parent=exit_with_parent)
+    except KeyboardInterrupt:
         return 0
-    return _in_process(args, task_dir)
+    return 0
 
 
-def _delegate(socket_path: str, command: str, task_dir: Path, extra: dict[str, Any]) -> tuple[int, str] | None:
-    from qaas_core.worker._service import delegate
+def _run(config: WorkerConfig, task_dir: Path, account: str, timeout: float | None) -> int:
+    from qaas_core._errors import ValidationError
+    from qaas_core.worker._execute import EXIT, WorkerError, run
+    from qaas_core.worker._files import TaskFiles, decode_request
 
-    # a killed task closes the socket, and the service cancels the job
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(4))
-    return delegate(socket_path, command, task_dir, **extra)
+    files = TaskFiles(task_dir, config.max_upload_bytes)
+    sink = FileSink(task_dir)
+    sink.progress("started", pid=os.getpid())
+    try:
+        raw = files.read_request()
+        request, _digest = decode_request(raw, config.max_request_bytes)
+    except ValidationError as exc:
+        from qaas_core.worker._execute import _Output
 
-
-def _in_process(args: argparse.Namespace, task_dir: Path) -> int:
-    from qaas_core.worker._execute import EXIT, WorkerError, calibrate_task, run_task
-
+        sink.progress("failed", reason="bad input")
+        _Output(sink, False).failure("unknown", str(exc))
+        return _fail(f"bad request: {exc}", EXIT["bad_input"])
+    if files.existing_result(request.submission_id, MAX_OUTPUT):
+        sink.progress("done", reused=True)
+        return EXIT["ok"]
+    answer = _delegate(config, "run", sink, account, request=raw)
+    if answer is not None:
+        return answer
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        if args.command == "run":
-            return run_task(task_dir, state_dir=_state_dir(args.state_dir), should_stop=stop.is_set,
-                            timeout=args.timeout)  # fmt: skip
-        return calibrate_task(task_dir, calibration_set_id=args.calibration_set)
+        return run(raw, config=config, account=account, sink=sink, should_stop=stop.is_set, timeout=timeout)
     except WorkerError as exc:
-        print(f"qaas-worker: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        print("qaas-worker: interrupted", file=sys.stderr)
-        return EXIT["cancelled"]
+        return _fail("interrupted", EXIT["cancelled"])
+
+
+def _calibrate(config: WorkerConfig, task_dir: Path, account: str, calibration_set_id: str | None) -> int:
+    from qaas_core.worker._execute import WorkerError, calibrate, check_calibration_set
+
+    sink = FileSink(task_dir)
+    sink.progress("started", pid=os.getpid())
+    try:
+        check_calibration_set(calibration_set_id)
+        answer = _delegate(config, "calibrate", sink, account, calibration_set_id=calibration_set_id)
+        if answer is not None:
+            return answer
+        return calibrate(config=config, calibration_set_id=calibration_set_id, sink=sink)
+    except WorkerError as exc:
+        return _fail(str(exc), exc.exit_code)
+
+
+def _delegate(config: WorkerConfig, command: str, sink: FileSink, account: str, *, request: bytes | None = None,
+              calibration_set_id: str | None = None) -> int | None:  # fmt: skip
+    """Hand the task to the site's worker service; None when the task may (and must) run in-process."""
+    from qaas_core.worker._execute import EXIT
+    from qaas_core.worker._service import delegate
+
+    if config.socket is None:
+        return None
+    # a killed task closes the socket, and the service cancels the job
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT["cancelled"]))
+    answer = delegate(config.socket, command, sink, account=account, request=request,
+                      calibration_set_id=calibration_set_id, max_output=MAX_OUTPUT)  # fmt: skip
+    if answer is None:
+        if config.service_required:
+            return _fail(f"the worker service at {config.socket} did not answer; this site runs tasks only "
+                         "through it", EXIT["unreachable"])  # fmt: skip
+        return None
+    code, message = answer
+    if message:
+        print(f"qaas-worker: {message}", file=sys.stderr)
+    return code

@@ -1,13 +1,17 @@
-"""What the worker does with a task directory, using iqm-client (imported here, and only here).
+"""What the worker does with a request, using iqm-client (imported here, and only here).
+
+:func:`run` and :func:`calibrate` take their input as bytes and report through a :class:`~._files.Sink`, so the same
+code runs in the task process (a :class:`~._files.FileSink` on the task directory) and in the worker service (a
+sink that answers over the socket).
 
 Exit codes (also the HEAppE task's exit code):
 
 == ==========================================================================================
 0  done: ``result.json`` written (``completed``)
-2  bad input: the request is missing or invalid (``result.json`` says why)
-3  the IQM job failed (``result.json`` carries the server's errors)
+2  bad input: the request is missing or invalid, or its submission id belongs to another request
+3  the IQM job failed (``result.json`` carries the server's errors), or it may exist but cannot be found
 4  the job was cancelled
-5  configuration: the worker's environment lacks the IQM server settings
+5  configuration: the site's worker configuration is missing or wrong, or the task is not isolated
 6  the IQM server could not be reached or refused the worker's credentials
 7  internal error (a bug: please report it with stderr)
 == ==========================================================================================
@@ -16,23 +20,23 @@ Exit codes (also the HEAppE task's exit code):
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Final
+from uuid import UUID
 
 from qaas_core._calibration import Calibration
-from qaas_core._errors import QaasError, ValidationError
-from qaas_core._result import RESULT_SCHEMA, JobMessage, ResultDocument, TimelineEntry, circuit_result
-from qaas_core._wire import RunRequest, encode_iqm_job
-from qaas_core.worker._files import Progress, TaskFiles, now, write_atomic
+from qaas_core._errors import ConfigurationError, QaasError, ValidationError
+from qaas_core._gzip import compress, is_gzip
+from qaas_core._result import RESULT_SCHEMA, JobMessage, ResultDocument, TimelineEntry, circuit_result, encode_result
+from qaas_core._wire import RunRequest, check_calibration_set_id, encode_iqm_job
+from qaas_core.worker._config import WorkerConfig
+from qaas_core.worker._files import Sink, decode_request
+from qaas_core.worker._registry import Claim, ClaimRefused, Registry, SubmissionAmbiguous
 
-__all__ = ["EXIT", "WorkerError", "calibrate_task", "run_task"]
+__all__ = ["EXIT", "WorkerError", "calibrate", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,95 +63,41 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _client() -> Any:
-    """An IQMClient from the worker's environment (IQM_SERVER_URL, IQM_QUANTUM_COMPUTER, IQM_TOKEN …)."""
-    if not os.environ.get("IQM_SERVER_URL"):
-        raise WorkerError("IQM_SERVER_URL is not set: the worker does not know which IQM server to use", EXIT["config"])
+def _client(config: WorkerConfig) -> Any:
+    """An IQMClient built from the site's configuration only (the environment was cleaned before)."""
+    try:
+        config.require_iqm()
+        token = config.read_token()
+    except ConfigurationError as exc:
+        raise WorkerError(str(exc), EXIT["config"]) from exc
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         from iqm.iqm_client import IQMClient
+        from iqm.iqm_server_client.iqm_server_client import IQMServerClient
+        from iqm.iqm_server_client.iqm_server_executor import IQMServerExecutor
+        from iqm.iqm_server_client.iqm_server_storage import IQMServerStorage
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise WorkerError(
             f"iqm-client is not installed (pip install 'qaas-core[worker]'): {exc}", EXIT["config"]
         ) from exc
     try:
-        return IQMClient.from_url()
+        server = IQMServerClient(
+            config.iqm_url,
+            quantum_computer=config.quantum_computer,
+            token=token,
+            tokens_file=str(config.tokens_file) if config.tokens_file else None,
+            timeout=config.submit_timeout,
+        )
+        return IQMClient(executor=IQMServerExecutor(client=server), storage=IQMServerStorage(client=server))
     except Exception as exc:
         raise _iqm_error("cannot connect to the IQM server", exc) from exc
 
 
 def _iqm_error(what: str, exc: BaseException) -> WorkerError:
     text = f"{what}: {type(exc).__name__}: {exc}"
-    name = type(exc).__name__
-    if "Configuration" in name:
+    if "Configuration" in type(exc).__name__:
         return WorkerError(text, EXIT["config"])
     return WorkerError(text, EXIT["unreachable"])
-
-
-# -- exactly once: one IQM job per submission id, whatever the number of HEAppE jobs carrying it ---------------
-
-
-class _Registry:
-    """Records which IQM job runs each submission id (``<state>/submissions/<digest>.json``, created exclusively)."""
-
-    def __init__(self, state_dir: Path, submission_id: str) -> None:
-        folder = state_dir / "submissions"
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / (hashlib.sha256(submission_id.encode()).hexdigest()[:32] + ".json")
-        self.submission_id = submission_id
-
-    def claim(self, wait: float = 30.0) -> str | None:
-        """Claim the submission. Returns None when this worker must submit, or the IQM job id to attach to."""
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                record = self._read()
-                if record.get("iqm_job_id"):
-                    return str(record["iqm_job_id"])
-                if not _alive(int(record.get("pid", 0))) or time.monotonic() > deadline:
-                    # the claimant died before it submitted (or never recorded it): take the claim over
-                    self._write({"submission_id": self.submission_id, "pid": os.getpid(), "claimed": now()})
-                    return None
-                time.sleep(0.05)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"submission_id": self.submission_id, "pid": os.getpid(), "claimed": now()}, fh)
-            return None
-
-    def record(self, iqm_job_id: str) -> None:
-        self._write({"submission_id": self.submission_id, "iqm_job_id": iqm_job_id, "submitted": now()})
-
-    def release(self) -> None:
-        """Forget a claim that never reached the IQM server (so a retry may submit)."""
-        if not self._read().get("iqm_job_id"):
-            self.path.unlink(missing_ok=True)
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            value = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return {}
-        return value if isinstance(value, dict) else {}
-
-    def _write(self, record: dict[str, Any]) -> None:
-        write_atomic(self.path, json.dumps(record).encode())
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-# -- run ------------------------------------------------------------------------------------------------------
 
 
 def _timeline(job_data: Any) -> list[TimelineEntry]:
@@ -166,102 +116,144 @@ def _errors(job_data: Any) -> list[JobMessage]:
     ]  # fmt: skip
 
 
-def run_task(
-    task_dir: Path, *, state_dir: Path, should_stop: Callable[[], bool] = lambda: False, timeout: float | None = None
+class _Output:
+    """Writes the result document through the sink (compressed when the request was)."""
+
+    def __init__(self, sink: Sink, compressed: bool) -> None:
+        self.sink = sink
+        self.compressed = compressed
+        self.written = False
+
+    def result(self, document: ResultDocument) -> None:
+        data = encode_result(document)
+        name = "result.json.gz" if self.compressed else "result.json"
+        self.sink.write(name, compress(data) if self.compressed else data)
+        self.written = True
+
+    def failure(self, submission_id: str, message: str, status: str = "failed") -> None:
+        self.result(ResultDocument(
+            schema=RESULT_SCHEMA, submission_id=submission_id, status=status,  # type: ignore[arg-type]
+            errors=(JobMessage(message=message, source="qaas-worker"),), worker=_versions(),
+        ))  # fmt: skip
+
+
+def run(
+    raw: bytes,
+    *,
+    config: WorkerConfig,
+    account: str,
+    sink: Sink,
+    should_stop: Callable[[], bool] = lambda: False,
+    timeout: float | None = None,
 ) -> int:
-    """Carry out ``qaas-worker run`` in ``task_dir``; returns the exit code (see the module docstring)."""
-    files = TaskFiles(task_dir)
-    progress = Progress(task_dir)
-    progress.emit("started", pid=os.getpid())
+    """Carry out ``qaas-worker run`` for the request bytes ``raw`` on behalf of cluster account ``account``.
+
+    Returns the exit code (see the module docstring).
+
+    Raises:
+        WorkerError: the task failed (a failed or cancelled result was written through the sink first).
+    """
+    output = _Output(sink, is_gzip(raw))
     try:
-        request = files.read_request()
+        request, digest = decode_request(raw, config.max_request_bytes)
     except ValidationError as exc:
-        progress.emit("failed", reason="bad input")
-        doc = ResultDocument(
-            schema=RESULT_SCHEMA,
-            submission_id="unknown",
-            status="failed",
-            errors=(JobMessage(message=str(exc), source="qaas-worker"),),
-            worker=_versions(),
-        )
-        files.write_result(doc)
+        sink.progress("failed", reason="bad input")
+        output.failure("unknown", str(exc))
         raise WorkerError(f"bad request: {exc}", EXIT["bad_input"]) from exc
-    existing = _existing_result(files, request.submission_id)
-    if existing is not None:
-        progress.emit("done", reused=True)
-        return existing
-    registry = _Registry(state_dir, request.submission_id)
     try:
-        return _run(request, files, progress, registry, should_stop, timeout)
+        registry = Registry(config.state_dir, account, heartbeat=config.heartbeat_seconds,
+                            stale_after=config.stale_after)  # fmt: skip
+        claim = registry.claim(request.submission_id, digest, should_stop=should_stop)
+    except ClaimRefused as exc:
+        sink.progress("failed", reason="refused")
+        output.failure(request.submission_id, str(exc))
+        raise WorkerError(str(exc), EXIT["bad_input"]) from exc
+    except SubmissionAmbiguous as exc:
+        sink.progress("failed", reason="ambiguous")
+        output.failure(request.submission_id, str(exc))
+        raise WorkerError(str(exc), EXIT["failed"]) from exc
+    except InterruptedError as exc:
+        sink.progress("cancelled", reason=str(exc))
+        output.failure(request.submission_id, f"cancelled: {exc}", status="cancelled")
+        return EXIT["cancelled"]
+    try:
+        return _run(request, claim, config, sink, output, should_stop, timeout)
     except WorkerError as exc:
-        progress.emit("failed", reason=str(exc))
-        if not files.result_path.exists():
-            files.write_result(ResultDocument(
-                schema=RESULT_SCHEMA, submission_id=request.submission_id, status="failed",
-                errors=(JobMessage(message=str(exc), source="qaas-worker"),), worker=_versions(),
-            ))  # fmt: skip
+        sink.progress("failed", reason=str(exc))
+        if not output.written:
+            output.failure(request.submission_id, str(exc))
         raise
-
-
-def _existing_result(files: TaskFiles, submission_id: str) -> int | None:
-    """A finished result for this submission already in the directory (a re-run of the same task)."""
-    from qaas_core._result import decode_result
-
-    for path in (files.root / "result.json", files.root / "result.json.gz"):
-        if path.is_file():
-            try:
-                raw = path.read_bytes()
-                if raw[:2] == b"\x1f\x8b":
-                    import gzip
-
-                    raw = gzip.decompress(raw)
-                doc = decode_result(raw)
-            except (QaasError, OSError, EOFError):
-                continue
-            if doc.submission_id == submission_id and doc.status == "completed":
-                return EXIT["ok"]
-    return None
+    finally:
+        claim.close()
 
 
 def _run(
     request: RunRequest,
-    files: TaskFiles,
-    progress: Progress,
-    registry: _Registry,
+    claim: Claim,
+    config: WorkerConfig,
+    sink: Sink,
+    output: _Output,
     should_stop: Callable[[], bool],
     timeout: float | None,
 ) -> int:
-    attached = registry.claim()
-    client = _client()
-    from iqm.station_control.interface.models import CircuitJobDefinition
+    try:
+        client = _client(config)
+    except WorkerError:
+        if claim.iqm_job_id is None:
+            claim.release()
+        raise
+    if claim.iqm_job_id is None:
+        from iqm.station_control.interface.models import CircuitJobDefinition
 
-    if attached is None:
-        body = encode_iqm_job(
-            request.circuits,
-            shots=request.shots,
-            options=request.options,
-            calibration_set_id=request.calibration_set_id,
-            qubit_mapping=request.qubit_mapping,
-        )
+        body = encode_iqm_job(request.circuits, shots=request.shots, options=request.options,
+                              calibration_set_id=request.calibration_set_id,
+                              qubit_mapping=request.qubit_mapping)  # fmt: skip
         try:
             definition = CircuitJobDefinition.model_validate_json(body)
+        except Exception as exc:
+            claim.release()
+            raise WorkerError(f"the IQM client refused the job: {type(exc).__name__}: {exc}", EXIT["failed"]) from exc
+        try:
+            claim.submitting()
+        except ClaimRefused as exc:
+            raise WorkerError(str(exc), EXIT["failed"]) from exc
+        try:
             tracker = client.submit_circuit_job(definition)
         except Exception as exc:
-            registry.release()
+            if _ambiguous(exc):
+                claim.ambiguous()
+                raise WorkerError(
+                    f"no clear answer from the IQM server while submitting {request.submission_id} "
+                    f"({type(exc).__name__}); the job may exist, so it is not sent again automatically",
+                    EXIT["unreachable"],
+                ) from exc
+            claim.release()
             raise _submit_error(exc) from exc
         iqm_job_id = str(tracker.job_id)
-        registry.record(iqm_job_id)
-        progress.emit("submitted", iqm_job_id=iqm_job_id)
+        claim.submitted(iqm_job_id)
+        sink.progress("submitted", iqm_job_id=iqm_job_id)
     else:
-        from uuid import UUID
-
-        iqm_job_id = attached
-        progress.emit("attached", iqm_job_id=iqm_job_id)
+        iqm_job_id = claim.iqm_job_id
+        sink.progress("attached", iqm_job_id=iqm_job_id)
         try:
-            tracker = client.get_job(UUID(attached))
+            tracker = client.get_job(UUID(iqm_job_id))
         except Exception as exc:
-            raise _iqm_error(f"cannot find IQM job {attached}", exc) from exc
-    return _follow(request, files, progress, tracker, iqm_job_id, should_stop, timeout)
+            raise _iqm_error(f"cannot find IQM job {iqm_job_id}", exc) from exc
+    return _follow(request, sink, output, tracker, iqm_job_id, should_stop, timeout)
+
+
+def _ambiguous(exc: BaseException) -> bool:
+    """Whether a failed submit may nevertheless have created the job (the request may have been received)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = type(seen).__name__
+        text = str(seen)
+        if "Timeout" in name or "ReadTimeout" in text:
+            return True
+        if name in ("ConnectionError", "ChunkedEncodingError", "RemoteDisconnected", "ProtocolError"):
+            return "NewConnectionError" not in text and "Connection refused" not in text
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _submit_error(exc: BaseException) -> WorkerError:
@@ -273,8 +265,8 @@ def _submit_error(exc: BaseException) -> WorkerError:
 
 def _follow(
     request: RunRequest,
-    files: TaskFiles,
-    progress: Progress,
+    sink: Sink,
+    output: _Output,
     tracker: Any,
     iqm_job_id: str,
     should_stop: Callable[[], bool],
@@ -296,7 +288,7 @@ def _follow(
             fields: dict[str, Any] = {"iqm_job_id": iqm_job_id, "status": status}
             if data.queue_position is not None:
                 fields["queue_position"] = data.queue_position
-            progress.emit({"waiting": "qpu_queued", "processing": "qpu_processing"}.get(status, status), **fields)
+            sink.progress({"waiting": "qpu_queued", "processing": "qpu_processing"}.get(status, status), **fields)
             last = status
         if status in ("completed", "failed", "cancelled"):
             break
@@ -304,11 +296,11 @@ def _follow(
             reason = "the task was stopped" if should_stop() else f"no result within {timeout} s"
             with contextlib.suppress(Exception):
                 tracker.cancel()
-            files.write_result(ResultDocument(
+            output.result(ResultDocument(
                 schema=RESULT_SCHEMA, submission_id=request.submission_id, status="cancelled", iqm_job_id=iqm_job_id,
                 errors=(JobMessage(message=f"cancelled: {reason}", source="qaas-worker"),), worker=_versions(),
             ))  # fmt: skip
-            progress.emit("cancelled", reason=reason)
+            sink.progress("cancelled", reason=reason)
             return EXIT["cancelled"]
         time.sleep(delay)
         delay = min(POLL_MAX, delay * 1.5)
@@ -322,8 +314,8 @@ def _follow(
         "errors": tuple(_errors(data)), "worker": _versions(),
     }  # fmt: skip
     if status != "completed":
-        files.write_result(ResultDocument(status=status, **common))  # type: ignore[arg-type]
-        progress.emit(status)
+        output.result(ResultDocument(status=status, **common))  # type: ignore[arg-type]
+        sink.progress(status)
         return EXIT["failed"] if status == "failed" else EXIT["cancelled"]
     try:
         measurements = tracker.result()
@@ -334,22 +326,32 @@ def _follow(
         keys = [(i.args["key"], len(i.locus)) for i in circuit.instructions if i.name == "measure"]
         count = len(next(iter(shots.values()))) if shots else 0
         circuits.append(circuit_result(circuit.name, shots, count, memory=request.memory, keys=keys))
-    files.write_result(ResultDocument(status="completed", circuits=tuple(circuits), **common))
-    progress.emit("done", iqm_job_id=iqm_job_id)
+    output.result(ResultDocument(status="completed", circuits=tuple(circuits), **common))
+    sink.progress("done", iqm_job_id=iqm_job_id)
     return EXIT["ok"]
 
 
 # -- calibrate ------------------------------------------------------------------------------------------------
 
 
-def calibrate_task(task_dir: Path, *, calibration_set_id: str | None = None) -> int:
-    """Carry out ``qaas-worker calibrate``: write ``calibration.json`` for the current (or a pinned) set."""
-    from uuid import UUID
+def check_calibration_set(value: str | None) -> UUID | None:
+    """The calibration set a client asked for, as a UUID (None: the current one).
 
-    progress = Progress(task_dir)
-    progress.emit("started", pid=os.getpid())
-    client = _client()
-    calset = UUID(calibration_set_id) if calibration_set_id else None
+    Raises:
+        WorkerError: not a canonical UUID (bad input).
+    """
+    if not value:
+        return None
+    try:
+        return UUID(check_calibration_set_id(value))
+    except ValidationError as exc:
+        raise WorkerError(str(exc), EXIT["bad_input"]) from exc
+
+
+def calibrate(*, config: WorkerConfig, calibration_set_id: str | None, sink: Sink) -> int:
+    """Carry out ``qaas-worker calibrate``: write ``calibration.json`` for the current (or a pinned) set."""
+    calset = check_calibration_set(calibration_set_id)
+    client = _client(config)
     try:
         dqa = client.get_dynamic_quantum_architecture(calset).model_dump(mode="json")
         metrics = client.get_quality_metric_set(calset).model_dump(mode="json")
@@ -358,13 +360,13 @@ def calibrate_task(task_dir: Path, *, calibration_set_id: str | None = None) -> 
     observations = list(metrics.get("observations") or [])
     with contextlib.suppress(Exception):  # gate durations live in the calibration set itself
         observations += client.get_calibration_set(calset).model_dump(mode="json").get("observations") or []
-    device = os.environ.get("IQM_QUANTUM_COMPUTER", "")
+    device = config.quantum_computer or ""
     with contextlib.suppress(Exception):
         device = device or str(client.quantum_computer_name)
     try:
         calibration = Calibration.from_iqm(dqa, {"observations": observations}, device=device)
     except QaasError as exc:
         raise WorkerError(f"the IQM server's calibration is malformed: {exc}", EXIT["failed"]) from exc
-    write_atomic(task_dir / "calibration.json", calibration.to_json())
-    progress.emit("done", calibration_set_id=calibration.calibration_set_id)
+    sink.write("calibration.json", calibration.to_json())
+    sink.progress("done", calibration_set_id=calibration.calibration_set_id)
     return EXIT["ok"]

@@ -1,23 +1,27 @@
-"""Task-directory files of the worker: request in, progress and result out (atomic JSON writes)."""
+"""Task-directory files of the worker: request in, progress and result out (atomic writes, bounded reads).
+
+Only the task process touches its directory. The worker service receives the request bytes over its socket and
+sends progress events and result files back, so it never needs access to any user's files.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
+import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from qaas_core._errors import PayloadError
-from qaas_core._result import ResultDocument, encode_result
+from qaas_core._errors import PayloadError, QaasError
+from qaas_core._files import write_atomic
+from qaas_core._gzip import is_gzip, maybe_decompress
 from qaas_core._wire import RunRequest, decode_run_request
 
-__all__ = ["Progress", "TaskFiles", "now", "read_progress"]
+__all__ = ["OUTPUT_NAMES", "FileSink", "Sink", "TaskFiles", "decode_request", "now", "read_progress"]
 
 REQUEST_NAMES: Final = ("request.json.gz", "request.json")
-MAX_REQUEST_BYTES: Final = 2 * 2**30
+OUTPUT_NAMES: Final = frozenset({"result.json", "result.json.gz", "calibration.json"})
 
 
 def now() -> str:
@@ -25,18 +29,27 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a partial one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def decode_request(raw: bytes, limit: int) -> tuple[RunRequest, str]:
+    """Decode a request file's bytes (plain or gzip) within ``limit`` bytes; returns it with its SHA-256 digest.
+
+    Raises:
+        PayloadError: too large (also once decompressed), not gzip/JSON, or not a ``qaas.run/1`` envelope.
+        CircuitError: a circuit breaks a transfer-format rule.
+    """
+    plain = maybe_decompress(raw, limit, "the request")
+    return decode_run_request(plain), hashlib.sha256(plain).hexdigest()
+
+
+class Sink(Protocol):
+    """Where a task's progress events and output files go (its directory, or the socket of the service)."""
+
+    def progress(self, event: str, **fields: Any) -> None:
+        """Report one progress event."""
+        ...
+
+    def write(self, name: str, data: bytes) -> None:
+        """Store one output file (a name from :data:`OUTPUT_NAMES`)."""
+        ...
 
 
 class TaskFiles:
@@ -44,17 +57,18 @@ class TaskFiles:
 
     Args:
         root: the task directory HEAppE runs the command template in.
+        max_upload_bytes: largest request file accepted.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_upload_bytes: int) -> None:
         self.root = root
-        self.compressed = False
+        self.max_upload_bytes = max_upload_bytes
 
-    def read_request(self) -> RunRequest:
-        """Read ``request.json`` or ``request.json.gz`` (gzip is also recognised by content).
+    def read_request(self) -> bytes:
+        """The raw bytes of ``request.json.gz`` or ``request.json``, read no further than the limit.
 
         Raises:
-            PayloadError: no request file, too large, not gzip/JSON, or not a valid ``qaas.run/1`` envelope.
+            PayloadError: no request file, a symlink, or larger than the limit.
         """
         for name in REQUEST_NAMES:
             path = self.root / name
@@ -62,50 +76,62 @@ class TaskFiles:
                 break
         else:
             raise PayloadError(f"no request file ({' or '.join(REQUEST_NAMES)}) in the task directory")
-        if path.stat().st_size > MAX_REQUEST_BYTES:
-            raise PayloadError(f"{path.name} is larger than {MAX_REQUEST_BYTES} bytes")
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            self.compressed = True
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise PayloadError(f"cannot open {path.name}: {exc.strerror}") from exc
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(self.max_upload_bytes + 1)
+        if len(data) > self.max_upload_bytes:
+            raise PayloadError(f"{path.name} is larger than the site's limit of {self.max_upload_bytes} bytes")
+        return data
+
+    def existing_result(self, submission_id: str, limit: int) -> bool:
+        """True when this directory already holds a completed result of the submission (a re-run of the task)."""
+        from qaas_core._result import decode_result
+
+        for name in ("result.json", "result.json.gz"):
+            path = self.root / name
+            if not path.is_file() or path.is_symlink():
+                continue
             try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError) as exc:
-                raise PayloadError(f"{path.name} is not a valid gzip file: {exc}") from exc
-        return decode_run_request(raw)
-
-    @property
-    def result_path(self) -> Path:
-        """Where the result goes (compressed when the request was)."""
-        return self.root / ("result.json.gz" if self.compressed else "result.json")
-
-    def write_result(self, document: ResultDocument) -> Path:
-        """Write the result document atomically."""
-        data = encode_result(document)
-        if self.compressed:
-            data = gzip.compress(data, compresslevel=6, mtime=0)
-        write_atomic(self.result_path, data)
-        return self.result_path
-
-    def write_json(self, name: str, document: Any) -> Path:
-        """Write any JSON document atomically under ``name``."""
-        path = self.root / name
-        write_atomic(path, json.dumps(document, separators=(",", ":")).encode())
-        return path
+                doc = decode_result(maybe_decompress(path.read_bytes(), limit, name))
+            except (QaasError, OSError):
+                continue
+            if doc.submission_id == submission_id and doc.status == "completed":
+                return True
+        return False
 
 
-class Progress:
-    """``progress.json``: one JSON object per line, appended per event (so HEAppE can tail it by offset)."""
+class FileSink:
+    """A :class:`Sink` writing into the task directory: ``progress.json`` lines and atomic output files."""
 
     def __init__(self, root: Path) -> None:
-        self.path = root / "progress.json"
+        self.root = root
+        self.progress_path = root / "progress.json"
 
-    def emit(self, event: str, **fields: Any) -> None:
+    def progress(self, event: str, **fields: Any) -> None:
         """Append one event (``event``, ``timestamp`` and any extra fields) and flush it to disk."""
-        line = json.dumps({"event": event, "timestamp": now(), **fields}, separators=(",", ":")) + "\n"
-        with open(self.path, "a", encoding="utf-8") as fh:
+        self.append({"event": event, "timestamp": now(), **fields})
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one event record as it is (events relayed from the worker service)."""
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with open(self.progress_path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write an output file atomically."""
+        if name not in OUTPUT_NAMES:
+            raise PayloadError(f"refusing to write {name!r} into the task directory")
+        write_atomic(self.root / name, data)
+
+
+def is_compressed(raw: bytes) -> bool:
+    """Whether a request came gzip-compressed (its result is then compressed too)."""
+    return is_gzip(raw)
 
 
 def read_progress(path: Path) -> list[dict[str, Any]]:
