@@ -77,7 +77,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
 def client(emu: EmulatorServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=emu.url, timeout=10) as c:
         yield c
-        c.delete("/_emulator/faults")
+        c.delete("/_emulator/faults", headers=emu.admin_headers)
 
 
 # -- OIDC ----------------------------------------------------------------------------------------------------------
@@ -420,10 +420,11 @@ def test_userorg_hides_other_users_projects(client: httpx.Client) -> None:
 # -- faults --------------------------------------------------------------------------------------------------------
 
 
-def test_fault_expire_tokens_and_revoke_tokens(client: httpx.Client) -> None:
+def test_fault_expire_tokens_and_revoke_tokens(emu: EmulatorServer, client: httpx.Client) -> None:
     body = password_login(client).json()
     bearer = {"Authorization": f"Bearer {body['access_token']}"}
-    added = client.post("/_emulator/faults", json=[{"action": "expire_tokens", "path": "/userorg/"}])
+    expire = [{"action": "expire_tokens", "path": "/userorg/"}]
+    added = client.post("/_emulator/faults", json=expire, headers=emu.admin_headers)
     assert added.status_code == 200
     assert client.get("/userorg/api/Project", headers=bearer).status_code == 401
     refreshed = client.post(
@@ -434,7 +435,7 @@ def test_fault_expire_tokens_and_revoke_tokens(client: httpx.Client) -> None:
     fresh = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
     assert client.get("/userorg/api/Project", headers=fresh).status_code == 200
 
-    client.post("/_emulator/faults", json={"action": "revoke_tokens"})
+    client.post("/_emulator/faults", json={"action": "revoke_tokens"}, headers=emu.admin_headers)
     again = client.post(
         OIDC + "/token",
         data={"grant_type": "refresh_token", "client_id": "qaas", "refresh_token": body["refresh_token"]},
@@ -443,15 +444,16 @@ def test_fault_expire_tokens_and_revoke_tokens(client: httpx.Client) -> None:
     assert password_login(client).status_code == 200
 
 
-def test_fault_status_delay_and_admin_endpoint(client: httpx.Client) -> None:
-    bad = client.post("/_emulator/faults", json=[{"action": "explode"}])
+def test_fault_status_delay_and_admin_endpoint(emu: EmulatorServer, client: httpx.Client) -> None:
+    admin = emu.admin_headers
+    bad = client.post("/_emulator/faults", json=[{"action": "explode"}], headers=admin)
     assert bad.status_code == 400
-    assert client.post("/_emulator/faults", json=[{"path": "x", "color": "red"}]).status_code == 400
+    assert client.post("/_emulator/faults", json=[{"path": "x", "color": "red"}], headers=admin).status_code == 400
     rules = [
         {"path": "/certs$", "status": 503, "retry_after": 3, "count": 2},
         {"path": "openid-configuration", "action": "delay", "delay_seconds": 0.3},
     ]
-    assert client.post("/_emulator/faults", json=rules).status_code == 200
+    assert client.post("/_emulator/faults", json=rules, headers=admin).status_code == 200
     for _ in range(2):
         unavailable = client.get(OIDC + "/certs")
         assert unavailable.status_code == 503
@@ -462,5 +464,5 @@ def test_fault_status_delay_and_admin_endpoint(client: httpx.Client) -> None:
     assert time.monotonic() - started >= 0.3
     listed = client.get("/_emulator/faults").json()
     assert [r["fired"] for r in listed] == [2, 1]
-    assert client.delete("/_emulator/faults").status_code == 204
+    assert client.delete("/_emulator/faults", headers=admin).status_code == 204
     assert client.get("/_emulator/faults").json() == []

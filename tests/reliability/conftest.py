@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -25,8 +26,10 @@ def fast_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[q.QaasCl
 
 
 def set_faults(client: q.QaasClient, rules: list[dict[str, object]]) -> None:
-    """Replace the emulator's fault rules (over its loopback admin endpoint)."""
+    """Replace the emulator's fault rules (over its loopback admin endpoint, with the key from emulator.json)."""
     url = f"{client.emulator_url}/_emulator/faults"
-    httpx.delete(url).raise_for_status()
+    info = json.loads((client.settings.data_dir / "emulator.json").read_text())
+    admin = {"X-Qaas-Emulator-Key": info["admin_key"], "Content-Type": "application/json"}
+    httpx.delete(url, headers=admin).raise_for_status()
     if rules:
-        httpx.post(url, json=rules).raise_for_status()
+        httpx.post(url, json=rules, headers=admin).raise_for_status()

@@ -1,7 +1,8 @@
 """The emulator as clients use it: embedded (``QaasClient.emulator()``) or served (``qaas emulator serve``).
 
 Both write ``emulator.json`` into the client's data directory, which is what the ``emulator`` profile reads, so
-``qaas --profile emulator …`` and ``QaasClient(profile="emulator")`` find a running emulator.
+``qaas --profile emulator …`` and ``QaasClient(profile="emulator")`` find a running emulator. The file is 0600: it
+holds ``admin_key``, this run's key of the ``/_emulator/`` routes (send it as ``X-Qaas-Emulator-Key``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -71,6 +74,7 @@ class EmbeddedEmulator:
             "resource": DEMO_RESOURCE,
             "device": self.server.config.device,
             "state_dir": str(self.server.config.state_dir),
+            "admin_key": self.server.admin_key.get(),
         }
 
     def stop(self) -> None:
@@ -86,7 +90,11 @@ def _write_info(directory: Path, info: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / "emulator.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=1))
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a leftover could have any mode; O_EXCL below makes ours 0600 from the start
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(info, indent=1))
     tmp.replace(path)
     return path
 
@@ -111,9 +119,13 @@ def start_embedded(device: str = "garnet20", **settings: Any) -> tuple[EmbeddedE
     load_profile(device)  # fail early and clearly on an unknown device
     server = EmulatorServer(EmulatorConfig(device=device, **emulator_kw)).start()
     emulator = EmbeddedEmulator(server, None)
-    emulator.info_path = _write_info(directory, emulator.info())
-    client_kw.setdefault("poll_max", 1.0)
-    return emulator, load_settings("emulator", data_dir=directory, **client_kw)
+    try:
+        emulator.info_path = _write_info(directory, emulator.info())
+        client_kw.setdefault("poll_max", 1.0)
+        return emulator, load_settings("emulator", data_dir=directory, **client_kw)
+    except BaseException:
+        emulator.stop()  # nothing this call started outlives its failure
+        raise
 
 
 def serve_forever(device: str, port: int, state_dir: Path | None, *, noise: bool = True) -> int:
@@ -126,23 +138,27 @@ def serve_forever(device: str, port: int, state_dir: Path | None, *, noise: bool
                                            state_dir=state_dir or directory / "emulator" / device))  # fmt: skip
     server.start()
     emulator = EmbeddedEmulator(server, None)
-    emulator.info_path = _write_info(directory, emulator.info())
-    info = emulator.info()
-    offline = emulator.lexis.mint_tokens(DEMO_USER, client_id=CLIENT_ID, scope="openid offline_access")
-    console.print(f"[bold]qaas emulator[/bold] ({device}) on {info['url']}")
-    for key in ("auth_url", "userorg_url", "heappe_url", "iqm_url", "state_dir"):
-        console.print(f"  {key:<12} {info[key]}")
-    console.print(f"  project      {DEMO_PROJECT}   resource {DEMO_RESOURCE}   user {DEMO_USER}")
-    console.print("Use it from another shell with the `emulator` profile, e.g.:")
-    console.print(f"  export QAAS_PROFILE=emulator QAAS_LEXIS_REFRESH_TOKEN={offline['refresh_token']}")
-    console.print("  qaas backends && qaas run bell.qasm --shots 1000")
-    console.print(f"(or `qaas --profile emulator login`, approving at {info['url']}/auth/realms/"
-                  f"{server.config.realm}/device). State is kept in {info['state_dir']}. Ctrl-C stops.")  # fmt: skip
     try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        console.print("stopping")
+        emulator.info_path = _write_info(directory, emulator.info())
+        info = emulator.info()
+        offline = emulator.lexis.mint_tokens(DEMO_USER, client_id=CLIENT_ID, scope="openid offline_access")
+        console.print(f"[bold]qaas emulator[/bold] ({device}) on {info['url']}")
+        for key in ("auth_url", "userorg_url", "heappe_url", "iqm_url", "state_dir"):
+            console.print(f"  {key:<12} {info[key]}")
+        console.print(f"  project      {DEMO_PROJECT}   resource {DEMO_RESOURCE}   user {DEMO_USER}")
+        console.print("Use it from another shell with the `emulator` profile, e.g.:")
+        console.print(f"  export QAAS_PROFILE=emulator QAAS_LEXIS_REFRESH_TOKEN={offline['refresh_token']}")
+        console.print("  qaas backends && qaas run bell.qasm --shots 1000")
+        approve = f"{info['url']}/auth/realms/{server.config.realm}/device"
+        console.print(f"(or `qaas --profile emulator login`, approving at {approve}). "
+                      f"State is kept in {info['state_dir']}. Ctrl-C stops.")  # fmt: skip
+        # SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C: state saved, worker and tasks stopped
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopping")
     finally:
         emulator.stop()
     return 0

@@ -356,7 +356,6 @@ class Lexis:
         self._serial = 0
         self._min_access_serial = 0
         self._devices: dict[str, _DeviceAuthorization] = {}
-        self._base_url: str | None = None
         self._load_state()
         self.faults.register_hook("expire_tokens", self.expire_access_tokens)
         self.faults.register_hook("revoke_tokens", self.revoke_all_sessions)
@@ -395,9 +394,7 @@ class Lexis:
 
     @property
     def base_url(self) -> str:
-        """The emulator's base URL: learnt from the first request, else from ``config.port``."""
-        if self._base_url:
-            return self._base_url
+        """The emulator's base URL, from its configured loopback address (never from a request's ``Host``)."""
         return f"http://127.0.0.1:{self.config.port}"
 
     @property
@@ -406,11 +403,13 @@ class Lexis:
         return f"{self.base_url}/auth/realms/{self.config.realm}"
 
     def note_base_url(self, request: Request) -> str:
-        """Remember (and return) the base URL a request came to."""
-        base = str(request.base_url).rstrip("/")
-        if self._base_url is None:
-            self._base_url = base
-        return base
+        """The base URL to build a response's URLs from: always :attr:`base_url`.
+
+        A request's ``Host`` header is the client's to choose (DNS rebinding, a foreign name), so discovery
+        documents, token issuers and ``HEAPPE_URL`` never echo it; the app answers foreign hosts 421 anyway.
+        """
+        del request
+        return self.base_url
 
     def user(self, username: str) -> LexisUser | None:
         """The seed user of that name."""
