@@ -381,6 +381,73 @@ def load() -> list[dict[str, Any]]:
     ]
 
 
+def _qasm_program(gates: int, distinct_angles: bool = False, seed: int = 3) -> str:
+    """``gates`` random ``h``, ``cx`` and ``rz`` statements on 20 qubits, then a measurement of every qubit."""
+    rng = random.Random(seed)
+    lines = ["OPENQASM 3.0;", 'include "stdgates.inc";', "qubit[20] q;", "bit[20] c;"]
+    for _ in range(gates):
+        kind, a = rng.randrange(3), rng.randrange(20)
+        if kind == 0:
+            lines.append(f"h q[{a}];")
+        elif kind == 1:
+            lines.append(f"cx q[{a}], q[{(a + 1 + rng.randrange(19)) % 20}];")
+        else:
+            lines.append(f"rz({rng.uniform(-3, 3) if distinct_angles else 0.3}) q[{a}];")
+    return "\n".join([*lines, "c = measure q;", ""])
+
+
+@section
+def qasm_scale() -> list[dict[str, Any]]:
+    """OpenQASM 3 programs of 10^4 and 10^5 gates (h, cx, rz(0.3) on 20 qubits) through circuit_from_qasm3, one with
+    every rz angle distinct (no statement text repeats), and the refusal of programs over a size limit."""
+    import tracemalloc
+
+    import qaas_core as q
+
+    q.circuit_from_qasm3(_qasm_program(100))  # imports the parser, warms its caches
+    rows = []
+    for gates, repeats in ((10_000, 5), (100_000, 3)):
+        source = _qasm_program(gates)
+        times = _repeat(lambda source=source: q.circuit_from_qasm3(source), repeats)
+        rows.append(
+            figure(
+                f"circuit_from_qasm3, {gates:,} gates ({len(source) / 1e6:.1f} MB)",
+                statistics.median(times),
+                "s",
+                times,
+                target="< 2" if gates == 100_000 else "",
+            )
+        )
+    source = _qasm_program(100_000)
+    tracemalloc.start()
+    q.circuit_from_qasm3(source)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows.append(figure("peak Python memory (tracemalloc), 100,000 gates", peak / 2**20, "MiB"))
+    distinct = _qasm_program(10_000, distinct_angles=True)
+    times = _repeat(lambda: q.circuit_from_qasm3(distinct), 3)
+    rows.append(
+        figure("circuit_from_qasm3, 10,000 gates, every rz angle distinct", statistics.median(times), "s", times)
+    )
+    over = {
+        "100 MB of text": "x" * 100 * 2**20,
+        "10^6 nested parentheses": "OPENQASM 3; qubit q; rx(" + "(" * 10**6 + "1" + ")" * 10**6 + ") q;",
+        "600,000 statements": "OPENQASM 3; qubit q;\n" + "x q;\n" * 600_000,
+    }
+    for what, source in over.items():
+
+        def refuse(source: str = source) -> None:
+            try:
+                q.circuit_from_qasm3(source)
+            except q.QasmError:
+                return
+            raise AssertionError("not refused")
+
+        times = [1e3 * t for t in _repeat(refuse, 5)]
+        rows.append(figure(f"refusal over a limit: {what}", statistics.median(times), "ms", times, target="< 100"))
+    return rows
+
+
 def _adapter_sections() -> None:
     """Benchmarks of the framework adapters live beside this file as bench_<framework>.py with a run() function."""
     import importlib.util

@@ -1,4 +1,5 @@
-"""OpenQASM 3 input: gate decompositions checked numerically, measurement keys, feedback, errors and fuzzing.
+"""OpenQASM 3 input: gate decompositions checked numerically, measurement keys, feedback, errors, size limits,
+large programs, and fuzzing (including the statement-by-statement parse against one parse of the whole text).
 
 Unitaries are built with numpy from textbook gate matrices (qubit 0 is the most significant bit). Since Z rotations
 are virtual, the emitted PRX/CZ circuit equals the program only up to Z rotations left at the end, i.e. up to a
@@ -8,13 +9,16 @@ checks (a dropped CZ would leave a D that is *not* a product and fails).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import random
 import subprocess
 import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qaas_core as q
+from qaas_core import _qasm3
 
 GARNET = q.load_profile("garnet20")
 DENEB = q.load_profile("deneb6")
@@ -515,6 +520,21 @@ def test_exponential_gate_definitions_are_capped() -> None:
         q.circuit_from_qasm3(HEADER + defs + "qubit q;\ng39 q;")
 
 
+def test_errors_are_located_in_the_program_text() -> None:
+    """Statements parsed one by one, repeated or not, still report where they stand in the whole text."""
+    cases = [
+        ("qubit[2] q;\nx q[0]; x q[0]; x q[2];", 4, 17, "out of range"),
+        ("qubit q;\n" + "x q;\n" * 50 + "  x q q;\n" + "x q;\n" * 50, 54, 7, "syntax error"),
+        ("qubit q;\n" + "x q;\n" * 50 + "rx(\n  1/0) q;\nx q;", 55, 3, "cannot evaluate"),
+        ("gate g(t) a {\n  rx(t) a;\n  foo a;\n}\nqubit q;\nx q;\ng(1) q;", 5, 3, "unknown gate 'foo'"),
+        ("qubit q;\nx q; /* ; */ x q; // ;\r\n\tfoo q;", 5, 2, "unknown gate 'foo'"),
+    ]
+    for src, line, column, fragment in cases:
+        with pytest.raises(q.QasmError, match=fragment) as info:
+            q.circuit_from_qasm3(HEADER + src)
+        assert (info.value.line, info.value.column) == (line, column), src
+
+
 def test_syntax_errors_print_nothing(capfd: pytest.CaptureFixture[str]) -> None:
     for src in ("qubit q; x q[0;", "qubit q; h q q;", '"'):
         with pytest.raises(q.QasmError):
@@ -538,6 +558,108 @@ def test_docs_table_agrees_with_features() -> None:
     rows.pop("---", None)
     assert rows == q.QASM3_FEATURES
     assert all(v in ("supported", "native", "decomposed") or v.startswith("unsupported: ") for v in rows.values())
+
+
+# -- limits and large programs -------------------------------------------------------------------------------
+
+DEEP = "qubit q;\nrx(" + "(" * 69 + "1" + ")" * 69 + ") q;"  # brackets 70 deep
+
+
+@pytest.mark.parametrize(
+    ("src", "limits", "fragment", "where"),
+    [
+        ("qubit q;\nx q;", {"max_bytes": 50}, "too large: 51 bytes, more than max_bytes=50", None),
+        ("qubit q;\nrx(π) q;", {"max_bytes": 55}, "too large: 56 bytes, more than max_bytes=55", None),  # UTF-8
+        ("x" * 8 * 2**20, {}, "too large: 8,388,646 bytes, more than max_bytes=8,388,608", None),
+        ("qubit q;\n" + "x q;\n" * 10, {"max_statements": 12}, "13 statements", None),
+        ("qubit q;\n" + "x q;\n" * 600_000, {}, "600,003 statements", None),
+        ("qubit q;\nrx(((((1))))) q;", {"max_nesting": 4}, "nested 5 levels deep, more than max_nesting=4", (4, 7)),
+        ("qubit[2] q;\n{ x q[(0)]; }", {"max_nesting": 2}, "nested 3 levels deep", (4, 7)),
+        (DEEP, {}, "nested 70 levels deep, more than max_nesting=64", (4, 67)),
+        ("rx(" + "(" * 10**6 + "1" + ")" * 10**6 + ") q;", {}, "nested at least 65,496 levels deep", (3, 67)),
+    ],
+)
+def test_programs_over_a_limit_are_refused_before_parsing(
+    src: str, limits: dict[str, Any], fragment: str, where: tuple[int, int] | None
+) -> None:
+    with pytest.raises(q.QasmError, match="pass a larger max_") as info:
+        q.circuit_from_qasm3(HEADER + src, **limits)
+    assert fragment in str(info.value)
+    assert (info.value.line, info.value.column) == (where or (None, None))
+
+
+def test_limits_count_code_only_and_can_be_raised() -> None:
+    commented = "qubit q;\n// ;;; (((( {{{{\n/* ;;; [[[[ */\nx q;"
+    assert q.circuit_from_qasm3(HEADER + commented, max_statements=4, max_nesting=1).instructions
+    with pytest.raises(q.QasmError, match="max_nesting=64"):
+        q.circuit_from_qasm3(HEADER + DEEP)
+    assert q.circuit_from_qasm3(HEADER + DEEP, max_nesting=100).instructions
+    small = HEADER + "qubit q;\nx q;\nx q;"
+    with pytest.raises(q.QasmError, match="max_statements=4"):
+        q.circuit_from_qasm3(small, max_statements=4)
+    assert q.circuit_from_qasm3(small, max_statements=5, max_bytes=len(small)).instructions
+
+
+@pytest.mark.parametrize("limits", [{"max_bytes": 0}, {"max_statements": -1}, {"max_nesting": True},
+                                    {"max_bytes": 1.5}, {"max_nesting": "64"}])  # fmt: skip
+def test_limits_must_be_positive_integers(limits: dict[str, Any]) -> None:
+    with pytest.raises(q.ConfigurationError, match=next(iter(limits))):
+        q.circuit_from_qasm3(HEADER + "qubit q;\nx q;", **limits)
+
+
+def random_gates(count: int, n: int, seed: int) -> list[tuple[str, float, int, int]]:
+    """h / cx / rz on ``n`` qubits; rz angles mostly 0.3 (repeated text), 1 % distinct."""
+    rng = random.Random(seed)
+    gates = []
+    for _ in range(count):
+        kind, a = rng.choice(["h", "cx", "rz"]), rng.randrange(n)
+        b = (a + 1 + rng.randrange(n - 1)) % n
+        angle = 0.3 if rng.random() < 0.99 else round(rng.uniform(-4, 4), 6)
+        gates.append((kind, angle, a, b))
+    return gates
+
+
+def gate_program(gates: list[tuple[str, float, int, int]], n: int) -> str:
+    text = {"h": "h q[{a}];", "cx": "cx q[{a}], q[{b}];", "rz": "rz({angle}) q[{a}];"}
+    body = "\n".join(text[kind].format(angle=angle, a=a, b=b) for kind, angle, a, b in gates)
+    return f"{HEADER}qubit[{n}] q;\nbit[{n}] c;\n{body}\nc = measure q;\n"
+
+
+def test_a_large_program_gives_the_circuit_of_its_gates() -> None:
+    """20,000 gates against the circuit built directly from the documented decompositions and virtual Z frames."""
+    n, gates = 20, random_gates(20_000, 20, seed=5)
+    circuit = q.circuit_from_qasm3(gate_program(gates, n))
+    frames, expected = [0.0] * n, []
+    for kind, angle, a, b in gates:
+        if kind == "h":  # rz(π) · prx(π/2, π/2)
+            frames[a] += math.pi
+            expected.append(q.prx(f"QB{a + 1}", math.pi / 2, math.pi / 2 - frames[a]))
+        elif kind == "cx":  # prx(-π/2, π/2) on b · cz(a, b) · prx(π/2, π/2) on b
+            qa, qb, phase_b = f"QB{a + 1}", f"QB{b + 1}", math.pi / 2 - frames[b]
+            expected += [q.prx(qb, -math.pi / 2, phase_b), q.cz(qa, qb), q.prx(qb, math.pi / 2, phase_b)]
+        else:
+            frames[a] += angle
+    expected += [q.measure(f"QB{i + 1}", key=f"c_{i}") for i in range(n)]
+    assert len(circuit.instructions) == len(expected)
+    for got, want in zip(circuit.instructions, expected, strict=True):
+        assert (got.name, got.locus) == (want.name, want.locus)
+        if got.name == "prx":
+            assert got.args["angle"] == want.args["angle"]
+            assert abs((got.args["phase"] - want.args["phase"] + math.pi) % (2 * math.pi) - math.pi) < 1e-9
+        else:
+            assert got.args == want.args
+
+
+def test_a_program_is_translated_as_by_one_parse_of_the_whole_text() -> None:
+    """Parsing statement by statement (repeated statements once) changes nothing, down to the last bit."""
+    src = gate_program(random_gates(2_000, 8, seed=11), 8)
+    parsed = _qasm3._parse(src)
+    shared = {id(stmt) for stmt, _ in parsed.statements}
+    assert len(shared) == len(set(src.splitlines())) - 1 < 100  # one statement a line, a header: each text once
+    whole = _qasm3._Parsed(src).add(_qasm3._parse_exact(src), 0, first=True)
+    reference = _qasm3._Translator(None, True)
+    reference.run_program(whole)
+    assert q.circuit_from_qasm3(src).instructions == tuple(reference.out)
 
 
 # -- fuzzing --------------------------------------------------------------------------------------------------
@@ -631,6 +753,66 @@ def test_fuzz_mutated_programs(src: str, calibration: q.Calibration | None) -> N
 @given(recombined_programs(), st.sampled_from([None, GARNET, DENEB]))
 def test_fuzz_recombined_statements(src: str, calibration: q.Calibration | None) -> None:
     only_qaas_errors(src, calibration)
+
+
+def shape(node: Any, src: str, start: int) -> Any:
+    """An AST as nested tuples, with the place of every node in the whole text (its span is piece-relative).
+
+    Identifier and BitType places are left out: openqasm3 builds some of them from a single token, and then their
+    column is the character offset in the parsed text. The translator never reads them (see ``_Translator.fail``).
+    """
+    if isinstance(node, list):
+        return [shape(item, src, start) for item in node]
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        span = None if type(node).__name__ in ("Identifier", "BitType") else getattr(node, "span", None)
+        where = None if span is None else _qasm3._locate(src, start, span.start_line, span.start_column)
+        fields = [(f.name, shape(getattr(node, f.name), src, start)) for f in dataclasses.fields(node)]
+        return type(node).__name__, where, [field for field in fields if field[0] != "span"]
+    return node
+
+
+def parse_outcome(src: str, piecewise: bool) -> Any:
+    """The syntax tree (or parse error) and the translation (or its error) of a program, parsed either way."""
+    try:
+        parsed = _qasm3._parse(src) if piecewise else _qasm3._Parsed(src).add(_qasm3._parse_exact(src), 0, first=True)
+    except q.QasmError as exc:
+        return "error", str(exc)
+    statements = [shape(stmt, src, start) for stmt, start in parsed.statements]
+    translator = _qasm3._Translator(None, True)
+    try:
+        translator.run_program(parsed)
+    except Exception as exc:  # whatever happens must happen alike
+        return parsed.version, parsed.version_line, statements, f"{type(exc).__name__}: {exc}"
+    return parsed.version, parsed.version_line, statements, translator.out
+
+
+TRICKY = [
+    "x q;", "h q;", "rx(0.5)\nq;", "x q; x q;", "x q", ";", "{", "}", "{ x q; }", "x q[ 0 ];", "x $0;",
+    "qubit q;", "bit c;", "bit[2] c;", "c = measure q;", "measure q -> c;", "OPENQASM 3.0;", "OPENQASM 2;",
+    'include "stdgates.inc";', "if (c) x q;", "if (c == 1) x q; else h q;", "else x q;", "gate g a { x a; h a; }",
+    "g q;", "#pragma p; x q;", "pragma p; x q;", "@ann x q; y\n", "mypragma q;", "gate mypragma a {\n x a;\n}",
+    "inv @ x q;", "cal { // {\n } x q; }", "defcal x $0 { ; }", "for int i in [0:1] { x q; }", "/* ; } */",
+    "// ; {\n", "x q /* c */;", "x q // c\n;", '"a;b";', "'x;'", "delay[100 ns] q;", "rz(1 im) q;", "rx(π) q;",
+    "\r\n", "\t", "\n", "  ", "x q;; x q;", "def f() { return; }", "box { x q; }", "let a = q;", "end;",
+]  # fmt: skip
+
+
+@st.composite
+def tricky_programs(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.sampled_from(TRICKY), max_size=14))
+    glue = draw(st.sampled_from(["", " ", "\n"]))
+    return ("OPENQASM 3.0;\n" if draw(st.booleans()) else "") + glue.join(parts)
+
+
+@FUZZ
+@given(tricky_programs() | mutated_programs() | recombined_programs())
+def test_fuzz_piecewise_parse_equals_one_parse(src: str) -> None:
+    assert parse_outcome(src, piecewise=True) == parse_outcome(src, piecewise=False)
+
+
+@pytest.mark.parametrize("src", VALID + ["", "// nothing", "qubit q; x q; OPENQASM 3; x q;", "x q; x q;\n"])
+def test_piecewise_parse_equals_one_parse(src: str) -> None:
+    assert parse_outcome(src, piecewise=True) == parse_outcome(src, piecewise=False)
 
 
 def test_valid_fuzz_seeds_translate() -> None:

@@ -25,14 +25,23 @@ statements are walked once, in order, emitting native instructions:
 
 Everything else (loops, subroutines, classical computation, ``input`` parameters, ``dt`` durations…) raises
 :class:`~qaas_core.QasmError` naming line and column. :data:`QASM3_FEATURES` lists what is supported.
+
+Size and speed: before parsing, a linear scan of the text refuses programs over ``max_bytes``, ``max_statements``
+(``;`` outside comments and strings) or ``max_nesting`` (brackets). The reference parser takes ~0.3 ms a
+statement, so the text is parsed piece by piece where that provably gives the tree of one parse of the whole
+text, each distinct statement text once (see :func:`_parse`); a piece that does not parse alone sends the rest of
+the program to one parse, so results and error messages are always the parser's own.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Final
 
 from qaas_core._circuit import (
@@ -49,7 +58,7 @@ from qaas_core._circuit import (
     reset,
     validate_circuits,
 )
-from qaas_core._errors import QaasError, QasmError
+from qaas_core._errors import ConfigurationError, QaasError, QasmError
 
 if TYPE_CHECKING:
     from openqasm3 import ast
@@ -61,7 +70,10 @@ __all__ = ["QASM3_FEATURES", "circuit_from_qasm3"]
 _PI: Final = math.pi
 _TAU: Final = 2.0 * math.pi
 _MAX_OPS: Final = 200_000  # primitive operations in one gate expansion and in the whole circuit
-_MAX_WORK: Final = 300_000  # gate applications plus operations produced: stops pow/gate-definition blow-ups
+_MAX_WORK: Final = 1_000_000  # gate applications plus operations produced: stops pow/gate-definition blow-ups
+_MAX_BYTES: Final = 8 * 2**20  # default limits on the program text, checked before parsing (see circuit_from_qasm3)
+_MAX_STATEMENTS: Final = 500_000
+_MAX_NESTING: Final = 64
 _MAX_QUBITS_WITHOUT_DEVICE: Final = 1024
 
 _Op = tuple[str, tuple[float, ...], tuple[Any, ...]]  # (rz|prx|cz|move or a gate name, parameters, operands)
@@ -215,34 +227,213 @@ class _RaisingListener:
         pass
 
 
-def _parse(source: str) -> ast.Program:
-    """Parse with the ``openqasm3`` reference parser (``openqasm3.parse`` without its stderr console listeners).
+# -- limits, checked on the text before anything is parsed ------------------------------------------------------
+
+_COMMENT_OR_STRING: Final = re.compile(r"//[^\r\n]*|/\*.*?\*/|\"[^\"\r\t\n]*\"|'[^'\r\t\n]*'", re.S)
+_BRACKETS: Final = b"([{)]}"
+_NOT_BRACKETS: Final = bytes(sorted(set(range(256)) - set(_BRACKETS)))
+_STEP: Final = [1 if c in b"([{" else -1 if c in b")]}" else 0 for c in range(256)]
+_SCAN_BLOCK: Final = 1 << 16
+
+
+def _blank(match: re.Match[str]) -> str:
+    """The matched text as spaces, keeping its newlines (and so every later offset, line and column)."""
+    text = match[0]
+    return " " * len(text) if "\n" not in text else re.sub(r"[^\n]", " ", text)
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset, counted as ANTLR counts them (lines end at ``\\n``)."""
+    return source.count("\n", 0, offset) + 1, offset - source.rfind("\n", 0, offset)
+
+
+def _too_much(what: str, measured: str, option: str, limit: int, line: int | None = None, col: int = 1) -> QasmError:
+    return QasmError(
+        f"{what}: {measured}, more than {option}={limit:,}; pass a larger {option} to circuit_from_qasm3 to accept it",
+        line=line,
+        column=col if line is not None else None,
+    )
+
+
+def _crossing(block: bytes, start: int, depth: int, limit: int) -> int:
+    """Offset of the first bracket in ``block`` (at ``start``, entered at ``depth``) deeper than ``limit``."""
+    for offset, byte in enumerate(block, start):
+        depth += _STEP[byte]
+        if depth > limit:
+            return offset
+    return start + len(block)  # pragma: no cover - only called on a block that does go deeper
+
+
+def _check_limits(source: str, max_bytes: int, max_statements: int, max_nesting: int) -> None:
+    """Refuse a program over a size limit, in time linear in its length (C-speed scans, no parsing).
 
     Raises:
-        QasmError: any lexer, parser or AST-builder failure, with line and column when ANTLR knows them.
+        QasmError: more than ``max_bytes`` bytes (UTF-8), more than ``max_statements`` statements (``;`` outside
+            comments and strings, an upper bound), or brackets ``()[]{}`` nested deeper than ``max_nesting``.
     """
-    import openqasm3
+    size, exact = len(source), source.isascii()  # characters: a lower bound on the UTF-8 size; isascii() is O(1)
+    if size <= max_bytes and not exact:
+        size, exact = len(source.encode("utf-8", "surrogatepass")), True
+    if size > max_bytes:
+        measured = f"{'' if exact else 'at least '}{size:,} bytes"
+        raise _too_much("the program is too large", measured, "max_bytes", max_bytes)
+    view = _COMMENT_OR_STRING.sub(_blank, source)
+    statements = view.count(";")
+    if statements > max_statements:
+        measured = f"{statements:,} statements (';' outside comments and strings)"
+        raise _too_much("the program has too many statements", measured, "max_statements", max_statements)
+    data = view.encode("utf-8", "surrogatepass")
+    depth = 0
+    for start in range(0, len(data), _SCAN_BLOCK):  # block by block, so a deep program is refused at once
+        block = data[start : start + _SCAN_BLOCK]
+        steps = list(accumulate(map(_STEP.__getitem__, block.translate(None, _NOT_BRACKETS)), initial=depth))
+        deepest = max(steps)
+        if deepest > max_nesting:
+            offset = _crossing(block, start, depth, max_nesting)
+            line, col = _position(source, len(data[:offset].decode("utf-8", "surrogatepass")))
+            bound = "" if start + _SCAN_BLOCK >= len(data) else "at least "
+            measured = f"brackets ()[]{{}} nested {bound}{deepest:,} levels deep"
+            raise _too_much("the program is nested too deeply", measured, "max_nesting", max_nesting, line, col)
+        depth = steps[-1]
 
+
+# -- parsing: the reference parser, statement by statement where that provably changes nothing -------------------
+
+_LINE_RAW: Final = re.compile(r"#?pragma[^\r\n]*|@[^\r\n]*")  # pragmas and annotations run to the end of the line
+_BOUNDARY: Final = re.compile(r"[;{}]")
+_BLOCK_KEYWORDS: Final = (
+    "OPENQASM|include|defcalgrammar|def|cal|defcal|gate|extern|box|if|else|for|while|switch|case|default|pragma"
+)
+_SIMPLE: Final = re.compile(  # hidden text, then one statement of plain characters ending at its only ';'
+    r"(?:[ \t\r\n]++|//[^\r\n]*+|/\*.*?\*/)*+"
+    rf"((?!(?:{_BLOCK_KEYWORDS})(?![A-Za-z0-9_]))[A-Za-z_](?:[A-Za-z0-9_ \t\r\n\[\](),.+\-*:=>$]++|/(?![/*]))*+;)",
+    re.S,
+)
+_HIDDEN: Final = re.compile(r"(?:[ \t\r\n]++|//[^\r\n]*+|/\*.*?\*/)*+", re.S)
+
+
+@dataclass
+class _Parsed:
+    """The statements of a program, each with the offset in ``source`` of the piece it was parsed from."""
+
+    source: str
+    version: str | None = None
+    version_line: int | None = None
+    statements: list[tuple[Any, int]] = field(default_factory=list)
+    repeated: set[int] = field(default_factory=set)  # ids of statements standing at more than one place
+
+    def add(self, program: ast.Program, start: int, *, first: bool) -> _Parsed:
+        """Append the statements of a piece (and the header, if the piece opens the program)."""
+        if first and program.version is not None:
+            self.version = program.version
+            if program.span is not None:
+                self.version_line = _locate(self.source, start, program.span.start_line, 0)[0]
+        self.statements.extend((s, start) for s in program.statements)
+        return self
+
+
+def _pieces(source: str) -> list[tuple[int, int, bool]]:
+    """Cut a program into pieces that parse alone: ``(start, end, simple)``, in order, covering every statement.
+
+    A cut goes after a ``;`` outside comments, strings, pragma and annotation lines and braces, and only in front
+    of a *simple* statement: plain characters only (no braces, quotes, comments, ``#``, ``@``), not starting with
+    a block or mode keyword (``if``, ``gate``, ``cal``, ``pragma``…) and ending at its only ``;``. A simple piece is
+    that one statement; the text between simple statements is one piece.
+    """
+    view = _COMMENT_OR_STRING.sub(_blank, source) if "/" in source or "'" in source or '"' in source else source
+    view = _LINE_RAW.sub(_blank, view) if "@" in view or "pragma" in view else view
+    pieces: list[tuple[int, int, bool]] = []
+    depth, start, pending = 0, 0, -1  # pending: start of the piece of non-simple statements being collected
+    for match in _BOUNDARY.finditer(view):
+        char = match[0]
+        if char != ";":
+            depth += 1 if char == "{" else -1
+            continue
+        if depth:
+            continue
+        end = match.end()
+        simple = _SIMPLE.fullmatch(source, start, end)
+        if simple is None:
+            pending = start if pending < 0 else pending
+        else:
+            if pending >= 0:
+                pieces.append((pending, start, False))
+                pending = -1
+            pieces.append((simple.start(1), end, True))
+        start = end
+    if pending < 0 and not _HIDDEN.fullmatch(source, start):
+        pending = start
+    if pending >= 0:
+        pieces.append((pending, len(source), False))
+    return pieces
+
+
+@functools.cache
+def _antlr() -> tuple[Any, Any, Any, Any, Any, Any, int] | None:
+    """openqasm3's ANTLR classes (input, token stream, lexer, parser, AST builder, bail strategy) and the ``;``
+    token type, if found."""
     try:
-        # openqasm3.parse with the ANTLR console listeners replaced, so syntax errors are not printed to stderr
         parser_module: Any = importlib.import_module("openqasm3.parser")
         antlr4: Any = importlib.import_module("antlr4")
         bail: Any = importlib.import_module("antlr4.error.ErrorStrategy").BailErrorStrategy
-        lexer = parser_module.qasm3Lexer(antlr4.InputStream(source))
-        tokens = antlr4.CommonTokenStream(lexer)
-        parser = parser_module.qasm3Parser(tokens)
-        visitor = parser_module.QASMNodeVisitor()
-    except (ImportError, AttributeError):  # pragma: no cover - openqasm3 internals moved: fall back to the API
-        program: ast.Program = openqasm3.parse(source)
-        return program
+        return (
+            antlr4.InputStream,
+            antlr4.CommonTokenStream,
+            parser_module.qasm3Lexer,
+            parser_module.qasm3Parser,
+            parser_module.QASMNodeVisitor,
+            bail,
+            int(parser_module.qasm3Lexer.SEMICOLON),
+        )
+    except (ImportError, AttributeError):  # pragma: no cover - openqasm3 internals moved
+        return None
+
+
+def _start(antlr: tuple[Any, ...], text: str) -> tuple[Any, Callable[[], ast.Program]]:
+    """Token stream and a thunk running the parser and AST builder on ``text`` (errors raise, never print)."""
+    input_stream, token_stream, lexer_class, parser_class, visitor_class, bail, _ = antlr
+    lexer = lexer_class(input_stream(text))
+    tokens = token_stream(lexer)
+    parser = parser_class(tokens)
     for recognizer in (lexer, parser):
         recognizer.removeErrorListeners()
         recognizer.addErrorListener(_RaisingListener())
     parser._errHandler = bail()
+    return tokens, lambda: visitor_class().visitProgram(parser.program())
+
+
+def _parse_piece(antlr: tuple[Any, ...], text: str, last: bool) -> ast.Program | None:
+    """Parse one piece quietly: its program, or None if it fails or (unless last) does not end on its ``;``."""
+    tokens, run = _start(antlr, text)
     try:
-        program = visitor.visitProgram(parser.program())
+        program = run()
+    except Exception:  # any failure sends the caller to the exact path
+        return None
+    if not last:
+        end = tokens.tokens[-2] if len(tokens.tokens) > 1 else None  # [-1] is EOF
+        if end is None or end.type != antlr[-1] or end.stop != len(text) - 1:
+            return None  # the piece ends inside a pragma, annotation or comment: the cut was no boundary
+    return program
+
+
+def _parse_exact(source: str, start: int = 0) -> ast.Program:
+    """Parse ``source[start:]`` in one go, with the parser's own error messages.
+
+    Raises:
+        QasmError: any lexer, parser or AST-builder failure, with line and column when ANTLR knows them.
+    """
+    antlr = _antlr()
+    if antlr is None:  # pragma: no cover - openqasm3 internals moved: fall back to the public API
+        import openqasm3
+
+        program: ast.Program = openqasm3.parse(source[start:])
+        return program
+    tokens, run = _start(antlr, source[start:] if start else source)
+    try:
+        return run()
     except _SyntaxError as exc:
-        raise QasmError(f"syntax error: {exc.message}", line=exc.line, column=exc.column + 1) from None
+        line, col = _locate(source, start, exc.line, exc.column)
+        raise QasmError(f"syntax error: {exc.message}", line=line, column=col) from None
     except RecursionError:
         raise QasmError("syntax error: the program is nested too deeply") from None
     except Exception as exc:  # ANTLR and the AST visitor raise many kinds of exception
@@ -251,13 +442,60 @@ def _parse(source: str) -> ast.Program:
         cause = exc.args[0] if exc.args else None
         token = getattr(cause, "offendingToken", None)
         if token is not None and getattr(token, "line", None) is not None:
-            text = "end of input" if token.type == -1 else repr(token.text)
-            raise QasmError(f"syntax error at {text}", line=token.line, column=token.column + 1) from None
+            where = "end of input" if token.type == -1 else repr(token.text)
+            line, col = _locate(source, start, token.line, token.column)
+            raise QasmError(f"syntax error at {where}", line=line, column=col) from None
         match = re.match(r"L(\d+):C(\d+): (.*)", str(exc), re.S)
         if match:
-            raise QasmError(match[3], line=int(match[1]), column=int(match[2]) + 1) from None
+            line, col = _locate(source, start, int(match[1]), int(match[2]))
+            raise QasmError(match[3], line=line, column=col) from None
         raise QasmError(f"cannot parse the program ({type(exc).__name__}: {exc})") from None
-    return program
+
+
+def _locate(source: str, start: int, line: int, column: int) -> tuple[int, int]:
+    """Program (line, 1-based column) of the (line, 0-based column) ANTLR gives in a piece parsed from ``start``."""
+    first_line, first_column = _position(source, start)
+    return first_line + line - 1, (first_column - 1 if line == 1 else 0) + column + 1
+
+
+def _parse(source: str) -> _Parsed:
+    """Parse with the ``openqasm3`` reference parser, piece by piece (see :func:`_pieces`), each distinct simple
+    statement once.
+
+    A cut is a statement boundary of the whole program whenever the piece before it parses alone and ends on its
+    ``;`` token: the lexer is in its default mode there, and no statement goes on after a ``;`` except
+    ``if … ; else`` (whose ``else`` piece cannot parse alone). So when every piece parses, the program is the
+    concatenation of their statements. When a piece fails, the program from that piece on is parsed in one go,
+    which gives the parser's own result or error (ANTLR stops at the first error, so that costs time up to the
+    error only).
+
+    Raises:
+        QasmError: any lexer, parser or AST-builder failure, with line and column when ANTLR knows them.
+    """
+    parsed = _Parsed(source)
+    antlr = _antlr()
+    if antlr is None:  # pragma: no cover - openqasm3 internals moved
+        return parsed.add(_parse_exact(source), 0, first=True)
+    known: dict[str, list[Any]] = {}  # simple statement text -> its statements, shared by every occurrence
+    append, repeat = parsed.statements.append, parsed.repeated.add
+    for index, (start, end, simple) in enumerate(_pieces(source) or [(0, len(source), False)]):
+        text = source[start:end]
+        statements = known.get(text) if simple else None
+        if statements is not None:
+            for stmt in statements:
+                append((stmt, start))
+                repeat(id(stmt))
+            continue
+        program = _parse_piece(antlr, text, last=end == len(source))
+        if program is None or (program.version is not None and index > 0):
+            hidden = _HIDDEN.match(source, start)  # always matches, maybe nothing
+            if index > 0 and hidden is not None and source.startswith("OPENQASM", hidden.end()):
+                return _Parsed(source).add(_parse_exact(source), 0, first=True)  # a header may only open the whole
+            return parsed.add(_parse_exact(source, start), start, first=index == 0)
+        if simple:
+            known[text] = program.statements
+        parsed.add(program, start, first=index == 0)
+    return parsed
 
 
 def _wrap(phase: float) -> float:
@@ -283,12 +521,16 @@ class _Translator:
         self.cal = calibration
         self.decompose = decompose
         self.where: Any = None  # the statement being translated, for error locations
+        self.source = ""  # the program text
+        self.start = 0  # offset in ``source`` of the piece ``where`` was parsed from (its spans are relative)
         self.qregs: dict[str, list[str]] = {}
         self.n_declared = 0
         self.physical: dict[str, None] = {}  # physical components used, in order
         self.cregs: dict[str, int] = {}
         self.consts: dict[str, float] = {}
-        self.gate_defs: dict[str, ast.QuantumGateDefinition] = {}
+        self.gate_defs: dict[str, tuple[ast.QuantumGateDefinition, int]] = {}  # name -> (definition, its start)
+        self.repeated: set[int] = set()  # ids of the statements that stand at several places in the program
+        self.applied: dict[int, list[_Op]] = {}  # id of such a gate statement -> its operations
         self.expanding: set[str] = set()
         self.expanded: dict[tuple[str, tuple[float, ...], tuple[str, ...]], list[_Op]] = {}  # never mutated
         self.work = 0
@@ -306,7 +548,8 @@ class _Translator:
         span = getattr(node if node is not None and type(node).__name__ != "Identifier" else self.where, "span", None)
         if span is None:
             return QasmError(reason)
-        return QasmError(reason, line=span.start_line, column=span.start_column + 1)
+        line, column = _locate(self.source, self.start, span.start_line, span.start_column)
+        return QasmError(reason, line=line, column=column)
 
     def spend(self, work: int, length: int = 0) -> None:
         """Account for translation work and list lengths, so no program can make the translator run away."""
@@ -489,10 +732,10 @@ class _Translator:
             if name in _STANDARD:
                 raise self.fail(f"gate {name!r} is not native (prx, r, cz, move) and decompose=False")
             raise self.fail(f"unknown gate {name!r}")
-        return self.expand_definition(definition, params, locus)
+        return self.expand_definition(*definition, params, locus)
 
     def expand_definition(
-        self, gate: ast.QuantumGateDefinition, params: tuple[float, ...], locus: tuple[str, ...]
+        self, gate: ast.QuantumGateDefinition, start: int, params: tuple[float, ...], locus: tuple[str, ...]
     ) -> list[_Op]:
         """Inline a user ``gate`` definition (memoised per parameters and locus; recursion is an error)."""
         from openqasm3 import ast
@@ -507,8 +750,9 @@ class _Translator:
             return cached
         env = {a.name: v for a, v in zip(gate.arguments, params, strict=True)}
         qmap = {q.name: c for q, c in zip(gate.qubits, locus, strict=True)}
-        caller, out = self.where, []
+        caller, out = (self.where, self.start), []
         self.expanding.add(name)
+        self.start = start
         try:
             for stmt in gate.body:
                 self.where = stmt
@@ -521,7 +765,7 @@ class _Translator:
                 self.spend(0, len(out))
         finally:
             self.expanding.discard(name)
-            self.where = caller
+            self.where, self.start = caller
         self.expanded[name, params, locus] = out
         return out
 
@@ -559,6 +803,13 @@ class _Translator:
         )
 
     # -- statements -----------------------------------------------------------------------------------------
+
+    def run_program(self, parsed: _Parsed) -> None:
+        """Translate the top-level statements, each located by the start of the piece it was parsed from."""
+        self.source, self.repeated = parsed.source, parsed.repeated
+        for stmt, start in parsed.statements:
+            self.start = start
+            self.run((stmt,))
 
     def run(self, statements: Sequence[Any]) -> None:
         """Translate statements in order, dispatching on the AST class name to ``on_<ClassName>``."""
@@ -630,10 +881,20 @@ class _Translator:
         if node.name.name in self.gate_defs:
             raise self.fail(f"gate {node.name.name!r} is already defined")
         if node.name.name not in _STANDARD:  # built-in gates win over (equivalent) library definitions
-            self.gate_defs[node.name.name] = node
+            self.gate_defs[node.name.name] = (node, self.start)
 
     def on_QuantumGate(self, node: ast.QuantumGate) -> None:
-        self.emit(self.gate(node))
+        """Emit a gate statement. A statement whose text recurs is parsed once (see :func:`_parse`) and its
+        operations are worked out once: a statement that translated once translates alike later, since names are
+        never redeclared or redefined. The work a repeat would cost is still counted."""
+        ops = self.applied.get(id(node)) if id(node) in self.repeated else None
+        if ops is None:
+            ops = self.gate(node)
+            if id(node) in self.repeated:
+                self.applied[id(node)] = ops
+        else:
+            self.spend(1 + len(ops))
+        self.emit(ops)
 
     def on_QuantumPhase(self, node: ast.QuantumPhase) -> None:
         if node.modifiers:
@@ -751,6 +1012,9 @@ def circuit_from_qasm3(
     name: str | None = None,
     decompose: bool = True,
     metadata: dict[str, Any] | None = None,
+    max_bytes: int = _MAX_BYTES,
+    max_statements: int = _MAX_STATEMENTS,
+    max_nesting: int = _MAX_NESTING,
 ) -> Circuit:
     """Translate an OpenQASM 3 program into a native IQM circuit.
 
@@ -763,24 +1027,35 @@ def circuit_from_qasm3(
         decompose: Decompose standard gates into PRX and CZ (and route CZ through the resonator on star devices).
             With False, only ``prx``, ``r``, ``cz``, ``move`` and user gate definitions built from them are accepted.
         metadata: Extra circuit metadata; ``cregs`` and ``clbits`` (the classical-register mapping) are added.
+        max_bytes: Largest program accepted, in bytes of UTF-8 (default 8 MiB).
+        max_statements: Most statements accepted, counted as ``;`` outside comments and strings (default 500,000).
+        max_nesting: Deepest nesting of brackets ``()``, ``[]`` and ``{}`` accepted (default 64).
+            The three limits are checked on the text before it is parsed, in time linear in its length.
 
     Returns:
         The circuit, in program order, with virtual Z rotations folded into the PRX phases.
 
     Raises:
-        QasmError: the program cannot be parsed or uses an unsupported feature (with line and column).
+        QasmError: the program is over a limit, cannot be parsed or uses an unsupported feature (with line and
+            column).
+        ConfigurationError: a limit is not a positive integer.
         CircuitError: the translated circuit breaks a rule of the transfer format or of the calibration, e.g. a
             CZ between qubits that are not coupled (the translator does not route).
     """
     if not isinstance(source, str):
         raise QasmError(f"source must be a string, got {type(source).__name__}")
-    program = _parse(source)
-    if program.version is not None and not program.version.startswith("3"):
-        line = program.span.start_line if program.span is not None else None
-        raise QasmError(f"unsupported: OpenQASM {program.version}; change the header to OPENQASM 3.0", line=line)
+    limits = {"max_bytes": max_bytes, "max_statements": max_statements, "max_nesting": max_nesting}
+    for option, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(f"{option} must be a positive integer, got {value!r}")
+    _check_limits(source, max_bytes, max_statements, max_nesting)
+    parsed = _parse(source)
+    if parsed.version is not None and not parsed.version.startswith("3"):
+        line = parsed.version_line
+        raise QasmError(f"unsupported: OpenQASM {parsed.version}; change the header to OPENQASM 3.0", line=line)
     translator = _Translator(calibration, decompose)
     try:
-        translator.run(program.statements)
+        translator.run_program(parsed)
     except QaasError:
         raise
     except RecursionError:
