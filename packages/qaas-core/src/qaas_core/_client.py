@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from qaas_core._auth import DeviceFlow, TokenManager
 from qaas_core._calibration import Calibration
 from qaas_core._circuit import Circuit, circuits_from, validate_circuits
-from qaas_core._config import Settings, load_settings
+from qaas_core._config import Settings, check_heappe_url, load_settings
 from qaas_core._errors import (
     ConfigurationError,
     JobFailedError,
@@ -38,7 +38,14 @@ from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient, JobInfo, JobState
 from qaas_core._http import new_async_client, new_client
 from qaas_core._job import AsyncJob, Job, JobTimeoutError, _Tracker
 from qaas_core._lexis import HeappeTarget, QuantumResource, TargetCache, UserOrg, resolve_target
-from qaas_core._wire import MAX_SHOTS, RunOptions, RunRequest, check_calibration_set_id, encode_run_request
+from qaas_core._wire import (
+    MAX_CIRCUITS,
+    MAX_SHOTS,
+    RunOptions,
+    RunRequest,
+    check_calibration_set_id,
+    encode_run_request,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -49,7 +56,6 @@ __all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning"]
 
 logger = logging.getLogger(__name__)
 
-MAX_CIRCUITS: Final = 100_000
 REQUEST_FILE: Final = "request.json.gz"
 
 
@@ -260,6 +266,7 @@ class QaasClient:
         return self._target
 
     def _make_heappe(self, url: str) -> HEAppEClient:
+        url = check_heappe_url(url, self.settings)  # wherever the URL came from: LEXIS, the cache, the ledger
         if self._heappe is None or self._heappe.base_url != url.rstrip("/"):
             self._heappe = HEAppEClient(url, self.tokens, http=self.http, auth=self.settings.heappe_auth)
         return self._heappe

@@ -28,9 +28,10 @@ from urllib.parse import urlsplit
 from qaas_core._errors import ConfigurationError
 from qaas_core._secret import Secret
 
-__all__ = ["Settings", "config_path", "data_dir", "load_settings"]
+__all__ = ["Settings", "check_heappe_url", "config_path", "data_dir", "load_settings"]
 
 LEXIS_USERORG_URL: Final = "https://api.lexis.tech/userorg/api"
+LEXIS_HEAPPE_HOSTS: Final = ("*.it4i.cz", "*.lexis.tech")  # where LEXIS resources' HEAppE instances live
 
 # field name -> environment variables, first match wins
 _ENV: Final[dict[str, tuple[str, ...]]] = {
@@ -44,6 +45,7 @@ _ENV: Final[dict[str, tuple[str, ...]]] = {
     "username": ("QAAS_USERNAME",),
     "password": ("QAAS_PASSWORD",),
     "heappe_url": ("QAAS_HEAPPE_URL",),
+    "heappe_hosts": ("QAAS_HEAPPE_HOSTS",),
     "heappe_auth": ("QAAS_HEAPPE_AUTH",),
     "run_template": ("QAAS_RUN_TEMPLATE",),
     "calibrate_template": ("QAAS_CALIBRATE_TEMPLATE",),
@@ -92,6 +94,8 @@ class Settings:
         username: service-account user (password grant).
         password: service-account password.
         heappe_url: override of the resource's ``HEAPPE_URL``.
+        heappe_hosts: host names (shell patterns) a ``HEAPPE_URL`` from LEXIS may point to; the user's bearer token
+            goes only there (``QAAS_HEAPPE_HOSTS``: comma-separated). An explicit ``heappe_url`` is always trusted.
         heappe_auth: ``bearer`` (LEXIS token on every call) or ``session`` (HEAppE session codes).
         run_template: HEAppE command template that runs ``qaas-worker run``.
         calibrate_template: HEAppE command template that runs ``qaas-worker calibrate``.
@@ -116,6 +120,7 @@ class Settings:
     username: str | None = None
     password: Secret | None = None
     heappe_url: str | None = None
+    heappe_hosts: tuple[str, ...] = LEXIS_HEAPPE_HOSTS
     heappe_auth: Literal["bearer", "session"] = "bearer"
     run_template: str = "qaas-run"
     calibrate_template: str = "qaas-calibrate"
@@ -171,6 +176,29 @@ def check_url(url: str, what: str) -> str:
     raise ConfigurationError(f"{what} {url!r} is not an http(s) URL")
 
 
+def check_heappe_url(url: str, settings: Settings) -> str:
+    """Accept a HEAppE URL only when it may receive the user's LEXIS token: the user's own ``heappe_url``, or an
+    https URL (plain http only to loopback) whose host is on ``heappe_hosts``. Checked every time a URL is used,
+    whether it came from LEXIS, the target cache or the ledger.
+
+    Raises:
+        ConfigurationError: the URL is insecure or its host is not on the allow-list (the message says how to add it).
+    """
+    import fnmatch
+
+    checked = check_url(url, "HEAPPE_URL")
+    if settings.heappe_url and checked == check_url(settings.heappe_url, "heappe_url"):
+        return checked
+    host = (urlsplit(checked).hostname or "").lower()
+    if any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in settings.heappe_hosts):
+        return checked
+    raise ConfigurationError(
+        f"HEAPPE_URL {checked!r} is not on the list of trusted HEAppE hosts {list(settings.heappe_hosts)}, so qaas "
+        f"will not send your LEXIS token there. If you trust it, add {host!r} to heappe_hosts (config file or "
+        "QAAS_HEAPPE_HOSTS), or set heappe_url explicitly."
+    )
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -193,6 +221,7 @@ def emulator_profile(directory: Path) -> dict[str, Any]:
         return {
             "auth_url": info["auth_url"], "userorg_url": info["userorg_url"], "client_id": info["client_id"],
             "project": info["project"], "resource": info["resource"], "poll_max": 1.0,
+            "heappe_hosts": ("127.0.0.1", "localhost"),
         }  # fmt: skip
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"{info_path} is not a valid emulator description: {exc}") from exc
@@ -257,6 +286,13 @@ def _coerce(values: dict[str, Any]) -> Settings:
             if value <= 0:
                 raise ConfigurationError(f"setting {key} must be positive, got {raw!r}")
         out[key] = value
+    hosts = out.get("heappe_hosts")
+    if isinstance(hosts, str):
+        out["heappe_hosts"] = tuple(h.strip() for h in hosts.split(",") if h.strip())
+    elif hosts is not None:
+        if not isinstance(hosts, list | tuple) or not all(isinstance(h, str) and h for h in hosts):
+            raise ConfigurationError(f"heappe_hosts must be a list of host names, got {hosts!r}")
+        out["heappe_hosts"] = tuple(hosts)
     if out.get("heappe_auth", "bearer") not in ("bearer", "session"):
         raise ConfigurationError(f"heappe_auth must be 'bearer' or 'session', got {out['heappe_auth']!r}")
     if out.get("progress", "auto") not in ("auto", "always", "never"):

@@ -353,7 +353,7 @@ class Job(_JobBase):
             with deadline(timeout):
                 while True:
                     self.status()
-                    if self._t.heappe_state.terminal:
+                    if self.finished:  # ended on the cluster, or another process already fetched the result
                         return self._t.state
                     delay = self._t.next_delay()
                     if end is not None:
@@ -381,6 +381,9 @@ class Job(_JobBase):
         try:
             with deadline(timeout):
                 self.wait(timeout, show_progress=show_progress)
+                cached = self._cached_result()  # another process may have fetched it meanwhile
+                if cached is not None:
+                    return cached
                 data = self._download_result()
                 document = _decode_result_file(data, self._result_limit) if data is not None else None
                 finished = self._t.heappe_state == JobState.FINISHED
@@ -465,7 +468,7 @@ class AsyncJob(_JobBase):
             with deadline(timeout):
                 while True:
                     await self.status()
-                    if self._t.heappe_state.terminal:
+                    if self.finished:  # ended on the cluster, or another process already fetched the result
                         return self._t.state
                     delay = self._t.next_delay()
                     if end is not None:
@@ -493,6 +496,9 @@ class AsyncJob(_JobBase):
         try:
             with deadline(timeout):
                 await self.wait(timeout)
+                cached = self._cached_result()  # another process may have fetched it meanwhile
+                if cached is not None:
+                    return cached
                 for path in self._t.result_paths():
                     call = self._heappe.protocol.download(self._t.heappe_job_id, path, self._result_limit)
                     try:
@@ -536,7 +542,7 @@ class _ProgressBar:
     def __init__(self, job: _JobBase) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
                                   transient=False)  # fmt: skip
         self._progress.start()
         self._task = self._progress.add_task(f"job {job.heappe_job_id}: {job.state}", total=None)
