@@ -185,7 +185,7 @@ def _missing(exc: RemoteAPIError) -> bool:
     return exc.status_code in (400, 404)
 
 
-UNKNOWN_REQUEST_LIMIT: Final = 1 << 30  # a result whose request is not at hand (no ledger) may be this large
+UNKNOWN_REQUEST_LIMIT: Final = 256 << 20  # a result whose request is not at hand (no ledger) may be this large
 
 
 class _JobBase:
