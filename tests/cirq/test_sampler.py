@@ -219,7 +219,7 @@ def test_submit_returns_a_handle_that_another_process_can_retrieve(sampler: QaaS
     circuit = cirq.Circuit(cirq.rx(THETA)(QB[5]), cirq.measure(QB[5], key="a"))
     job = sampler.submit(circuit, cirq.Points("theta", [0.0, math.pi, 1.0]), repetitions=40)
     assert job.circuits == 3 and job.status() in {"uploaded", "queued", "running", "qpu_queued", "qpu_processing",
-                                                  "done"}  # fmt: skip
+                                                  "completed"}  # fmt: skip
     data_dir = str(sampler.client.settings.data_dir)
     child = subprocess.run([sys.executable, "-c", RETRIEVE, data_dir, job.job_id], capture_output=True, text=True,
                            timeout=180)  # fmt: skip

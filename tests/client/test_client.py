@@ -60,7 +60,7 @@ def test_thousand_circuit_batch_one_job_few_requests(client: q.QaasClient) -> No
     assert len(result) == 1000
     for i in (0, 1, 999):
         assert set(result.counts(i)) <= {"00", "11"} and sum(result.counts(i).values()) == 50
-    assert seen[:2] == ["created", "uploaded"] and seen[-1] == "done"
+    assert seen[:2] == ["created", "uploaded"] and seen[-1] == "completed"
     assert {"qpu_queued", "qpu_processing"} <= set(seen)
     assert result.iqm_job_id == job.iqm_job_id and result.heappe_job_id == job.heappe_job_id
     entry = client.ledger.get(job.submission_id)

@@ -20,6 +20,7 @@ import pytest
 
 import qaas_core as q
 from qaas_core._result import decode_result
+from qaas_core._submit import job_spec
 from tests.reliability.conftest import set_faults
 from tests.reliability.test_faults import BELL
 
@@ -42,8 +43,8 @@ def run_raw(client: q.QaasClient, files: dict[str, bytes], env: dict[str, str] |
     _resource, target = client.target()
     heappe = client.heappe
     variables = [{"Name": k, "Value": v} for k, v in (env or {}).items()]
-    spec = client._job_spec(target, "hand-made", target.run_template_id, target.run_template_parameters, variables,
-                            walltime=300)  # fmt: skip
+    spec = job_spec(target, "hand-made", target.run_template_id, target.run_template_parameters, variables,
+                    walltime=300)  # fmt: skip
     info = heappe.protocol.parse_job(heappe.send(heappe.protocol.create_job(spec)), "creating")
     task = info.tasks[0].id
     heappe.protocol.parse_upload(heappe.send(heappe.protocol.upload(info.id, task, list(files.items()))))

@@ -68,16 +68,9 @@ class QaaSSampler(cirq.Sampler):
         **settings: Any,
     ) -> None:
         self._options = options if isinstance(options, q.RunOptions) else q.RunOptions.create(**dict(options or {}))
-        if client is None:
-            client = q.QaasClient(profile=profile, project=project, resource=resource, token=token, **settings)
-            self._owns_client = True
-        else:
-            given = [n for n, v in (("profile", profile), ("project", project), ("resource", resource),
-                                    ("token", token)) if v is not None] + sorted(settings)  # fmt: skip
-            if given:
-                raise q.ConfigurationError(f"pass either client= or client settings, not both (got {given})")
-            self._owns_client = False
-        self._client = client
+        self._client, self._owns_client = q.QaasClient.resolve(
+            client, profile=profile, project=project, resource=resource, token=token, **settings
+        )
         self._device = device
         self._device_lock = threading.Lock()
         self._calibration_set_id = calibration_set_id
@@ -256,11 +249,10 @@ class QaaSSampler(cirq.Sampler):
             PayloadError: the job was not submitted by qaas-cirq, or its stored request is missing.
         """
         job = self._client.retrieve(job_id)
-        data = self._client.ledger.load_request(job.submission_id)
-        if data is None:
+        request = job.request()
+        if request is None:
             raise q.PayloadError(f"the ledger holds no request for job {job.submission_id}; its results cannot be "
                                  "mapped back to Cirq")  # fmt: skip
-        request = q.decode_run_request(data)
         return QaaSJob(job, [CircuitInfo.from_metadata(c.metadata, c.name) for c in request.circuits])
 
     # -- cirq.Sampler ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -29,7 +29,7 @@ from qaas_core._secret import Secret
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DeviceFlow", "TokenManager", "jwt_claims"]
+__all__ = ["DeviceFlow", "TokenManager", "bearer_auth", "jwt_claims"]
 
 SKEW: Final = 30.0
 DEVICE_GRANT: Final = "urn:ietf:params:oauth:grant-type:device_code"
@@ -368,3 +368,34 @@ class _OAuthError(Exception):
         super().__init__(f"{what}: {error}")
         self.error = error
         self.description = description
+
+
+def bearer_auth(tokens: TokenManager) -> httpx.Auth:
+    """An ``httpx.Auth`` that puts the current LEXIS access token on each request and, when a service answers 401,
+    refreshes it once and sends the request again. The one refresh-on-401 policy of every bearer call (HEAppE,
+    UserOrg): httpx drives the same flow in sync and async clients; in an async client the token is fetched in a
+    worker thread, so a refresh never blocks the event loop.
+    """
+    import httpx
+
+    class _Bearer(httpx.Auth):
+        def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+            request.headers["Authorization"] = f"Bearer {tokens.access_token()}"
+            response = yield request
+            if response.status_code == 401 and tokens.on_unauthorized():
+                request.headers["Authorization"] = f"Bearer {tokens.access_token()}"
+                yield request
+
+        async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+            import asyncio
+
+            request.headers["Authorization"] = f"Bearer {await asyncio.to_thread(tokens.access_token)}"
+            response = yield request
+            if response.status_code == 401 and tokens.on_unauthorized():
+                request.headers["Authorization"] = f"Bearer {await asyncio.to_thread(tokens.access_token)}"
+                yield request
+
+        def __repr__(self) -> str:
+            return "<bearer auth (LEXIS access token)>"
+
+    return _Bearer()

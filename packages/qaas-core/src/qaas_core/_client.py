@@ -11,7 +11,6 @@ creating a second run; the cluster side refuses to run an id twice.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import logging
 import math
@@ -20,7 +19,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from qaas_core._auth import DeviceFlow, TokenManager
 from qaas_core._calibration import Calibration
@@ -29,15 +28,17 @@ from qaas_core._config import Settings, check_heappe_url, load_settings
 from qaas_core._errors import (
     ConfigurationError,
     JobFailedError,
-    QaasError,
-    RemoteAPIError,
-    TransportError,
     ValidationError,
 )
-from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient, JobInfo, JobState
+from qaas_core._flow import run
+from qaas_core._gzip import compress
+from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient
 from qaas_core._http import new_async_client, new_client
-from qaas_core._job import AsyncJob, Job, JobTimeoutError, _Tracker
+from qaas_core._job import AsyncJob, Job, _Tracker
 from qaas_core._lexis import HeappeTarget, QuantumResource, TargetCache, UserOrg, resolve_target
+from qaas_core._phase import JobPhase
+from qaas_core._schedule import circuit_duration
+from qaas_core._submit import calibration_flow, job_spec, resume_flow, send_flow
 from qaas_core._wire import (
     MAX_CIRCUITS,
     MAX_SHOTS,
@@ -55,8 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning"]
 
 logger = logging.getLogger(__name__)
-
-REQUEST_FILE: Final = "request.json.gz"
 
 
 class StaleCalibrationWarning(UserWarning):
@@ -84,22 +83,6 @@ class PresubmitReport:
     worst_duration_over_t2: float
     request_bytes: int
     warnings: tuple[str, ...]
-
-
-def estimate_duration(circuit: Circuit, calibration: Calibration) -> float:
-    """ASAP schedule length of ``circuit`` from the calibrated durations (unknown durations count as 0)."""
-    clock: dict[str, float] = {}
-    for inst in circuit.instructions:
-        start = max((clock.get(c, 0.0) for c in inst.locus), default=0.0)
-        if inst.name == "delay":
-            dur = float(inst.args["duration"])
-        elif inst.name == "barrier":
-            dur = 0.0
-        else:
-            dur = calibration.duration(inst.name, inst.locus) or 0.0
-        for c in inst.locus:
-            clock[c] = start + dur
-    return max(clock.values(), default=0.0)
 
 
 class QaasClient:
@@ -145,6 +128,23 @@ class QaasClient:
         self._emulator: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def resolve(cls, client: QaasClient | None = None, **settings: Any) -> tuple[QaasClient, bool]:
+        """The client an adapter should use: ``client`` itself, or a new one made from ``settings``.
+
+        Returns:
+            ``(client, owned)``: ``owned`` is True when the client was made here (the caller closes it).
+
+        Raises:
+            ConfigurationError: both a client and settings were given, or the settings are invalid.
+        """
+        given = sorted(name for name, value in settings.items() if value is not None)
+        if client is not None:
+            if given:
+                raise ConfigurationError(f"pass either client= or client settings, not both (got {given})")
+            return client, False
+        return cls(**{name: value for name, value in settings.items() if value is not None}), True
 
     @classmethod
     def emulator(
@@ -315,71 +315,13 @@ class QaasClient:
         return calibration
 
     def _run_calibration_job(self, target: HeappeTarget, calibration_set_id: str | None, timeout: float) -> bytes:
-        heappe = self.heappe
         env = [{"Name": "QAAS_CALIBRATION_SET", "Value": calibration_set_id}] if calibration_set_id else []
-        spec = self._job_spec(target, f"qaas-calibrate-{uuid.uuid4().hex[:8]}", target.calibrate_template_id or 0,
-                              target.calibrate_template_parameters, env, walltime=300)  # fmt: skip
-        info = heappe.protocol.parse_job(heappe.send(heappe.protocol.create_job(spec)), "creating the calibration job")
-        heappe.send(heappe.protocol.submit_job(info.id))
-        deadline = time.monotonic() + timeout
-        delay = 0.2
-        while True:
-            info = heappe.job_info(info.id)
-            if info.job_state.terminal:
-                break
-            if time.monotonic() > deadline:
-                with contextlib.suppress(QaasError):
-                    heappe.send(heappe.protocol.cancel_job(info.id))
-                raise JobTimeoutError(f"the calibration job {info.id} did not finish within {timeout} s")
-            time.sleep(delay)
-            delay = min(self.settings.poll_max, delay * 1.5)
-        task = info.tasks[0].id if info.tasks else info.id
-        if info.job_state != JobState.FINISHED:
-            reason = info.tasks[0].error_message if info.tasks and info.tasks[0].error_message else "no reason given"
-            raise JobFailedError(f"the calibration job {info.id} ended in state {info.job_state.name}: {reason}",
-                                 heappe_job_id=info.id, state="failed")  # fmt: skip
-        call = heappe.protocol.download(info.id, f"/{task}/calibration.json")
-        data = heappe.protocol.parse_download(heappe.send(call), call.what)
-        if data is None:
-            raise JobFailedError(f"the calibration job {info.id} wrote no calibration.json", heappe_job_id=info.id)
-        return data
+        spec = job_spec(target, f"qaas-calibrate-{uuid.uuid4().hex[:8]}", target.calibrate_template_id or 0,
+                        target.calibrate_template_parameters, env, walltime=300)  # fmt: skip
+        heappe = self.heappe
+        return run(calibration_flow(heappe.protocol, spec, timeout=timeout, poll_max=self.settings.poll_max), heappe)
 
     # -- submission -----------------------------------------------------------------------------------------------
-
-    def _job_spec(
-        self,
-        target: HeappeTarget,
-        name: str,
-        template_id: int,
-        parameters: Sequence[str],
-        env: list[dict[str, Any]],
-        *,
-        walltime: int,
-    ) -> dict[str, Any]:
-        values = {"requestFile": REQUEST_FILE, "resource": target.resource}
-        return {
-            "Name": name[:50],
-            "ProjectId": target.project_id,
-            "ClusterId": target.cluster_id,
-            "FileTransferMethodId": target.file_transfer_method_id,
-            "EnvironmentVariables": env,
-            "Tasks": [{
-                "Name": name[:50],
-                "MinCores": 1,
-                "MaxCores": 1,
-                "WalltimeLimit": min(walltime, target.max_walltime),
-                "ClusterNodeTypeId": target.node_type_id,
-                "CommandTemplateId": template_id,
-                "TemplateParameterValues": [
-                    {"CommandParameterIdentifier": p, "ParameterValue": values.get(p, "")} for p in parameters
-                ],
-                "ProgressFile": "progress.json",
-                "LogFile": "worker.log",
-                "StandardOutputFile": "stdout.txt",
-                "StandardErrorFile": "stderr.txt",
-                "Priority": 4,
-            }],
-        }  # fmt: skip
 
     def prepare(
         self,
@@ -420,7 +362,7 @@ class QaasClient:
                              f"but the current one is {cal.calibration_set_id}")  # fmt: skip
                 warnings.warn(notes[-1] + "; it is pinned to the old set", StaleCalibrationWarning, stacklevel=3)
             for c in mapped:
-                duration = estimate_duration(c, cal)
+                duration = circuit_duration(c, cal)
                 t2 = min((cal.metrics.t2.get(q, math.inf) for q in c.components() if q in cal.qubits),
                          default=math.inf)  # fmt: skip
                 longest = max(longest, duration)
@@ -440,7 +382,7 @@ class QaasClient:
             qubit_mapping=dict(qubit_mapping) if qubit_mapping else None, options=opts, memory=memory,
             client={"qaas-core": __version__},
         )  # fmt: skip
-        data = gzip.compress(encode_run_request(request), compresslevel=6, mtime=0)
+        data = compress(encode_run_request(request))
         for note in notes:
             logger.warning("pre-submit check: %s", note)
         report = PresubmitReport(len(batch), shots, request.calibration_set_id, longest, worst, len(data), tuple(notes))
@@ -484,24 +426,16 @@ class QaasClient:
         resource, target = self.target()
         lease = self.ledger.lease(request.submission_id)
         self._record_new(request, data, resource, target, meta, lease)
+        heappe = self.heappe
         try:  # the lease tells recover() in other processes that this submission is in good hands
-            heappe = self.heappe
-            info = self._create(heappe, target, request.submission_id, walltime)
-            task_id = info.tasks[0].id if info.tasks else info.id
-            self.ledger.update(request.submission_id, state="created", heappe_job_id=info.id, heappe_task_id=task_id)
-            call = heappe.protocol.upload(info.id, task_id, [(REQUEST_FILE, data)])
-            heappe.protocol.parse_upload(heappe.send(call))
-            self.ledger.update(request.submission_id, state="uploaded")
-            self._submit(heappe, info.id)
-            self.ledger.update(request.submission_id, state="submitted")
+            info, task_id = run(send_flow(heappe.protocol, self.ledger, target, request.submission_id, data, walltime),
+                                heappe)  # fmt: skip
         finally:
             lease.release()
         tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max)
-        tracker.emit("created", heappe_job_id=info.id)
-        tracker.emit("uploaded", bytes=len(data))
-        job = Job(tracker, heappe, self.ledger, resource.name)
-        job.report = report  # type: ignore[attr-defined]
-        return job
+        tracker.emit(JobPhase.CREATED, heappe_job_id=info.id)
+        tracker.emit(JobPhase.UPLOADED, bytes=len(data))
+        return Job(tracker, heappe, self.ledger, resource.name, report)
 
     def _record_new(self, request: RunRequest, data: bytes, resource: QuantumResource, target: HeappeTarget,
                     meta: Mapping[str, Any] | None, lease: Lease) -> LedgerEntry:  # fmt: skip
@@ -520,50 +454,6 @@ class QaasClient:
         self.ledger.store_request(request.submission_id, data)
         return entry
 
-    def _create(self, heappe: HEAppEClient, target: HeappeTarget, submission_id: str, walltime: int) -> JobInfo:
-        name = f"qaas-{submission_id}"
-        env = [{"Name": "QAAS_SUBMISSION_ID", "Value": submission_id}]
-        spec = self._job_spec(target, name, target.run_template_id, target.run_template_parameters, env,
-                              walltime=walltime)  # fmt: skip
-        call = heappe.protocol.create_job(spec)
-        for attempt in range(4):
-            try:
-                return heappe.protocol.parse_job(heappe.send(call), call.what)
-            except (TransportError, RemoteAPIError) as exc:
-                if not exc.retryable or attempt == 3:
-                    raise
-                # ambiguous: the job may exist. Look for it before creating another.
-                time.sleep(min(8.0, 0.5 * 2**attempt) * _wait_scale())
-                found = self._find_created(heappe, name[:50])
-                if found is not None:
-                    return found
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _find_created(heappe: HEAppEClient, name: str) -> JobInfo | None:
-        with contextlib.suppress(QaasError):
-            call = heappe.protocol.list_jobs([int(JobState.CONFIGURING)])
-            for info in heappe.protocol.parse_jobs(heappe.send(call)):
-                if info.name == name:
-                    return info
-        return None
-
-    @staticmethod
-    def _submit(heappe: HEAppEClient, job_id: int) -> None:
-        call = heappe.protocol.submit_job(job_id)
-        for attempt in range(4):
-            try:
-                heappe.send(call)
-                return
-            except (TransportError, RemoteAPIError) as exc:
-                # ambiguous or refused: if HEAppE already moved the job on, the submission went through
-                with contextlib.suppress(QaasError):
-                    if heappe.job_info(job_id).job_state != JobState.CONFIGURING:
-                        return
-                if not exc.retryable or attempt == 3:
-                    raise
-                time.sleep(min(8.0, 0.5 * 2**attempt) * _wait_scale())
-
     async def submit_async(self, circuits: Sequence[Circuit] | Circuit, shots: int, **kwargs: Any) -> AsyncJob:
         """The asyncio twin of :meth:`submit`: the same checks and the same three calls (with the same handling of
         ambiguous failures) run in a worker thread; the returned :class:`AsyncJob` follows the job on an
@@ -573,7 +463,7 @@ class QaasClient:
 
         job = await asyncio.to_thread(self.submit, circuits, shots, **kwargs)
         heappe = self._async_client(self.heappe.base_url)
-        return AsyncJob(job._t, heappe, self.ledger, job.resource)
+        return AsyncJob(job._t, heappe, self.ledger, job.resource, job.report)
 
     def _async_client(self, url: str) -> AsyncHEAppEClient:
         if self._async_heappe is None:
@@ -595,30 +485,30 @@ class QaasClient:
         """Rebuild a job handle from the ledger, by submission id, HEAppE job id or IQM job id.
 
         A submission that a previous process left half done (created or uploaded but not submitted) is finished
-        first, from the request kept in the ledger — never run twice.
+        first, from the request kept in the ledger — never run twice: if another process is still at it, this one
+        waits for its lease.
 
         Raises:
             JobNotFoundError: the ledger has no such job.
         """
         entry = self.ledger.get(job_id)
-        if entry.state in ("preparing", "created", "uploaded"):
-            # another process may be submitting it right now: wait for its lease, then look again
+        if JobPhase(entry.state).in_flight:
             with self.ledger.lease(entry.submission_id):
                 entry = self.ledger.get(entry.submission_id)
-                if entry.state in ("preparing", "created", "uploaded"):
+                if JobPhase(entry.state).in_flight:
                     entry = self._resume(entry)
         assert entry.heappe_job_id is not None
         heappe = self._make_heappe(entry.heappe_url)
         tracker = _Tracker(entry.submission_id, entry.heappe_job_id, entry.heappe_task_id or entry.heappe_job_id,
                            self.settings.poll_max)  # fmt: skip
         tracker.iqm_job_id = entry.iqm_job_id
-        tracker.state = "uploaded"
+        tracker.state = JobPhase.UPLOADED
         return Job(tracker, heappe, self.ledger, entry.resource)
 
     def recover(self) -> list[Job]:
         """Handles of every unfinished job of this profile's resource in the ledger (half-done submissions are
         finished first). Call after a crash, or from a new process, then ``result()`` each."""
-        open_states = ["preparing", "created", "uploaded", "submitted", "queued", "running"]
+        open_states = [p for p in JobPhase if not p.terminal]
         return [self.retrieve(e.submission_id) for e in self.ledger.list(state=open_states, limit=None)
                 if e.resource == self.settings.resource and e.profile == self.settings.profile]  # fmt: skip
 
@@ -628,23 +518,10 @@ class QaasClient:
         if request is None:
             raise JobFailedError(f"submission {entry.submission_id} has no stored request; submit it again",
                                  state=entry.state)  # fmt: skip
-        data = gzip.compress(request, compresslevel=6, mtime=0)
-        resource, target = self.target()
+        _resource, target = self.target()
         heappe = self._make_heappe(entry.heappe_url)
-        job_id, task_id = entry.heappe_job_id, entry.heappe_task_id
-        if job_id is None:
-            found = self._find_created(heappe, f"qaas-{entry.submission_id}"[:50])
-            info = found or self._create(heappe, target, entry.submission_id, 3600)
-            job_id, task_id = info.id, (info.tasks[0].id if info.tasks else info.id)
-            self.ledger.update(entry.submission_id, state="created", heappe_job_id=job_id, heappe_task_id=task_id)
-        state = heappe.job_info(job_id).job_state
-        if state == JobState.CONFIGURING:
-            call = heappe.protocol.upload(job_id, task_id or job_id, [(REQUEST_FILE, data)])
-            heappe.protocol.parse_upload(heappe.send(call))
-            self.ledger.update(entry.submission_id, state="uploaded")
-            self._submit(heappe, job_id)
-        self.ledger.update(entry.submission_id, state="submitted")
-        del resource
+        run(resume_flow(heappe.protocol, self.ledger, target, entry.submission_id, compress(request),
+                        entry.heappe_job_id, entry.heappe_task_id), heappe)  # fmt: skip
         return self.ledger.get(entry.submission_id)
 
     def jobs(self, *, state: str | Sequence[str] | None = None, limit: int | None = 50) -> list[LedgerEntry]:
@@ -665,9 +542,3 @@ def _map(circuit: Circuit, mapping: Mapping[str, str]) -> Circuit:
             args = {**args, "feedback_qubit": m(args["feedback_qubit"])}
         instructions.append(Instruction(inst.name, tuple(m(c) for c in inst.locus), args, inst.implementation))
     return Circuit(circuit.name, tuple(instructions), circuit.metadata)
-
-
-def _wait_scale() -> float:
-    import os
-
-    return float(os.environ.get("QAAS_RETRY_WAIT_SCALE", "1"))

@@ -3,8 +3,9 @@
 Request building (:class:`Call`) and response parsing live in :class:`HEAppEProtocol`, apart from I/O, so
 :class:`HEAppEClient` (httpx.Client) and :class:`AsyncHEAppEClient` (httpx.AsyncClient) share them. Authentication is
 ``bearer`` (the LEXIS access token on every call, as IT4I's deployment does) or ``session`` (a HEAppE session code
-from ``AuthenticateLexisToken``, renewed when it expires). A 401 triggers one token refresh and one retry. Only
-idempotent calls are retried on transient errors; ``CreateJob`` and ``SubmitJob`` are made safe by the job layer.
+from ``AuthenticateLexisToken``, renewed when it expires). A 401 triggers one token refresh and one retry; the
+conversation of a call is written once (:meth:`_Base._exchange`) and driven by both clients. Only idempotent calls
+are retried on transient errors; ``CreateJob`` and ``SubmitJob`` are made safe by the submission flow.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import binascii
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -310,7 +311,25 @@ def _redact_session_codes() -> None:
         _redaction_installed = True
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One HTTP request of a call's conversation (what the sync and async drivers send)."""
+
+    method: str
+    url: str
+    what: str
+    kwargs: dict[str, Any]
+
+
 class _Base:
+    """Everything of a HEAppE client but the I/O: requests, authentication and the conversation of one call.
+
+    :meth:`_exchange` is a generator that yields the HTTP requests of one call and receives their responses: a
+    session login first when session mode has no code yet, the call, and in session mode one renewal of the session
+    after a 401. (In bearer mode the refresh-on-401 is the shared ``httpx.Auth`` of ``_auth.bearer_auth``.)
+    :class:`HEAppEClient` drives it with an ``httpx.Client``, :class:`AsyncHEAppEClient` with an ``httpx.AsyncClient``.
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -319,6 +338,8 @@ class _Base:
         auth: Literal["bearer", "session"] = "bearer",
         retry: RetryPolicy | None = None,
     ) -> None:
+        from qaas_core._auth import bearer_auth
+
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.auth = auth
@@ -326,21 +347,22 @@ class _Base:
         self.protocol = HEAppEProtocol()
         self.session_code: str | None = None
         self.requests = 0  # HTTP requests sent (for tests and benchmarks)
+        self._bearer = bearer_auth(tokens) if auth == "bearer" else None
         if auth == "session":
             _redact_session_codes()
 
-    def _prepare(self, call: Call, access_token: str) -> dict[str, Any]:
+    def _request(self, call: Call) -> _Request:
         params = dict(call.params)
         headers: dict[str, str] = {}
         body = None if call.body is None else dict(call.body)
-        if self.auth == "bearer" or call.path.endswith("AuthenticateLexisToken"):
-            if not call.path.endswith("AuthenticateLexisToken"):
-                headers["Authorization"] = f"Bearer {access_token}"
-        elif call.method == "GET" or call.files:
-            params["SessionCode"] = self.session_code
-        elif body is not None:
-            body["SessionCode"] = self.session_code
+        if self.auth == "session" and not call.path.endswith("AuthenticateLexisToken"):
+            if call.method == "GET" or call.files:
+                params["SessionCode"] = self.session_code
+            elif body is not None:
+                body["SessionCode"] = self.session_code
         kwargs: dict[str, Any] = {"params": params or None, "headers": headers}
+        if self._bearer is not None:
+            kwargs["auth"] = self._bearer
         if call.max_bytes is not None:
             kwargs["extensions"] = {MAX_BYTES: call.max_bytes}
         if call.files:
@@ -348,11 +370,28 @@ class _Base:
         elif body is not None:
             kwargs["content"] = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
-        return kwargs
+        return _Request(call.method, f"{self.base_url}/{call.path}", call.what, kwargs)
 
-    @staticmethod
-    def _is_session_problem(response: httpx.Response) -> bool:
-        return response.status_code == 401
+    def _login(self, token: str) -> _Request:
+        call = self.protocol.authenticate_lexis(token)
+        request = self._request(call)
+        request.kwargs.pop("auth", None)
+        return request
+
+    def _exchange(self, call: Call) -> Generator[_Request, httpx.Response, httpx.Response]:
+        if self.auth == "session" and not self.session_code:
+            self.session_code = self.protocol.parse_session_code(
+                check((yield self._login(self.tokens.access_token())), SERVICE, "logging in to HEAppE")
+            )
+        response = yield self._request(call)
+        if response.status_code == 401 and self.auth == "session" and self.tokens.on_unauthorized():
+            self.session_code = self.protocol.parse_session_code(
+                check((yield self._login(self.tokens.access_token())), SERVICE, "logging in to HEAppE")
+            )
+            response = yield self._request(call)
+        if response.status_code == 401:
+            raise AuthenticationError(f"{SERVICE} refused the credentials while {call.what}; log in again (qaas login)")
+        return check(response, SERVICE, call.what)
 
 
 class HEAppEClient(_Base):
@@ -378,31 +417,21 @@ class HEAppEClient(_Base):
         super().__init__(base_url, tokens, auth=auth, retry=retry)
         self.http = http
 
-    def _session(self, renew: bool = False) -> None:
-        if self.auth != "session" or (self.session_code and not renew):
-            return
-        call = self.protocol.authenticate_lexis(self.tokens.access_token())
-        response = self._raw(call, self.tokens.access_token())
-        self.session_code = self.protocol.parse_session_code(check(response, SERVICE, call.what))
-
-    def _raw(self, call: Call, token: str) -> httpx.Response:
-        self.requests += 1
-        try:
-            return self.http.request(call.method, f"{self.base_url}/{call.path}", **self._prepare(call, token))
-        except QaasError:
-            raise
-        except Exception as exc:
-            raise translate(exc, SERVICE, call.what) from exc
-
     def _once(self, call: Call) -> httpx.Response:
-        self._session()
-        response = self._raw(call, self.tokens.access_token())
-        if self._is_session_problem(response) and self.tokens.on_unauthorized():
-            self._session(renew=True)
-            response = self._raw(call, self.tokens.access_token())
-        if response.status_code == 401:
-            raise AuthenticationError(f"{SERVICE} refused the credentials while {call.what}; log in again (qaas login)")
-        return check(response, SERVICE, call.what)
+        flow = self._exchange(call)
+        request = next(flow)
+        while True:
+            self.requests += 1
+            try:
+                response = self.http.request(request.method, request.url, **request.kwargs)
+            except QaasError:
+                raise
+            except Exception as exc:
+                raise translate(exc, SERVICE, request.what) from exc
+            try:
+                request = flow.send(response)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     def send(self, call: Call) -> httpx.Response:
         """Send a call (retrying it if it is idempotent and the failure transient)."""
@@ -410,7 +439,6 @@ class HEAppEClient(_Base):
             return self.retry.call(lambda: self._once(call), call.what)
         return self._once(call)
 
-    # convenience wrappers
     def job_info(self, job_id: int) -> JobInfo:
         """``CurrentInfoForJob``."""
         call = self.protocol.job_info(job_id)
@@ -423,7 +451,7 @@ class HEAppEClient(_Base):
 
 
 class AsyncHEAppEClient(_Base):
-    """The asyncio twin of :class:`HEAppEClient`."""
+    """The asyncio driver of the same client (same requests, same conversation)."""
 
     def __init__(
         self,
@@ -437,37 +465,26 @@ class AsyncHEAppEClient(_Base):
         super().__init__(base_url, tokens, auth=auth, retry=retry)
         self.http = http
 
-    async def _token(self) -> str:
+    async def _once(self, call: Call) -> httpx.Response:
         import asyncio
 
-        return await asyncio.to_thread(self.tokens.access_token)
-
-    async def _session(self, renew: bool = False) -> None:
-        if self.auth != "session" or (self.session_code and not renew):
-            return
-        token = await self._token()
-        call = self.protocol.authenticate_lexis(token)
-        response = await self._raw(call, token)
-        self.session_code = self.protocol.parse_session_code(check(response, SERVICE, call.what))
-
-    async def _raw(self, call: Call, token: str) -> httpx.Response:
-        self.requests += 1
-        try:
-            return await self.http.request(call.method, f"{self.base_url}/{call.path}", **self._prepare(call, token))
-        except QaasError:
-            raise
-        except Exception as exc:
-            raise translate(exc, SERVICE, call.what) from exc
-
-    async def _once(self, call: Call) -> httpx.Response:
-        await self._session()
-        response = await self._raw(call, await self._token())
-        if self._is_session_problem(response) and self.tokens.on_unauthorized():
-            await self._session(renew=True)
-            response = await self._raw(call, await self._token())
-        if response.status_code == 401:
-            raise AuthenticationError(f"{SERVICE} refused the credentials while {call.what}; log in again (qaas login)")
-        return check(response, SERVICE, call.what)
+        flow = self._exchange(call)
+        # the conversation may need a LEXIS token first (a blocking refresh): step it in a thread
+        request = await asyncio.to_thread(next, flow)
+        while True:
+            self.requests += 1
+            try:
+                response = await self.http.request(request.method, request.url, **request.kwargs)
+            except QaasError:
+                raise
+            except Exception as exc:
+                raise translate(exc, SERVICE, request.what) from exc
+            try:
+                request = (
+                    flow.send(response) if response.status_code != 401 else await asyncio.to_thread(flow.send, response)
+                )
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     async def send(self, call: Call) -> httpx.Response:
         """Send a call (retrying it if it is idempotent and the failure transient)."""

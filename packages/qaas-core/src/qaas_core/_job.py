@@ -1,11 +1,15 @@
 """Jobs: one HEAppE job per batch, followed to its result.
 
 A :class:`Job` (sync) or :class:`AsyncJob` (asyncio) knows both ids — the HEAppE job and, once the worker reports
-it, the IQM job — and turns HEAppE states plus the worker's ``progress.json`` into :class:`ProgressEvent` s:
-``created``, ``uploaded``, ``queued``, ``running``, ``qpu_queued``, ``qpu_processing``, ``done`` (or ``failed`` /
-``cancelled``). Polling adapts: quick at first, then backing off to ``poll_max`` (HEAppE itself refreshes job
-states every 30 s), about one request per second at most on average. Waits are always bounded by the caller's
-timeout. The state logic (:class:`_Tracker`) is shared by both twins; only the I/O differs.
+it, the IQM job — and turns HEAppE states plus the worker's ``progress.json`` into :class:`ProgressEvent` s whose
+kinds are :class:`~qaas_core.JobPhase` values: ``created``, ``uploaded``, ``queued``, ``running``, ``qpu_queued``,
+``qpu_processing``, ``completed`` (or ``failed`` / ``cancelled``). Polling adapts: quick at first, then backing off
+to ``poll_max`` (HEAppE itself refreshes job states every 30 s). ``timeout=`` bounds the whole operation, every
+request and read included.
+
+What a job does is written once, as flows (:mod:`qaas_core._flow`): polling, waiting, downloading the result and
+cancelling. :class:`Job` runs them with the sync driver, :class:`AsyncJob` with the async one; both share the state
+(:class:`_Tracker`), the events, the failure reasons and the request counts.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from qaas_core._errors import DeadlineError, JobFailedError, JobTimeoutError, PayloadError, QaasError, RemoteAPIError
+from qaas_core._flow import Flow, Local, Sleep, arun, run
 from qaas_core._gzip import maybe_decompress
 from qaas_core._heappe import FilePart, JobInfo, JobState
 from qaas_core._http import deadline
+from qaas_core._phase import JobPhase
 from qaas_core._result import (
     Result,
     ResultDocument,
@@ -31,7 +37,8 @@ from qaas_core._result import (
 )
 
 if TYPE_CHECKING:
-    from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient
+    from qaas_core._client import PresubmitReport
+    from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient, HEAppEProtocol
     from qaas_core._ledger import Ledger
     from qaas_core._wire import RunRequest
 
@@ -43,8 +50,8 @@ POLL_FIRST: Final = 0.5
 POLL_GROWTH: Final = 1.5
 PROGRESS_FILE_TYPE: Final = 1
 RESULT_FILES: Final = ("result.json.gz", "result.json")
-ORDER: Final = ("created", "uploaded", "queued", "running", "qpu_queued", "qpu_processing", "done")
-TERMINAL: Final = frozenset({"done", "failed", "cancelled"})
+UNKNOWN_REQUEST_LIMIT: Final = 256 << 20  # a result whose request is not at hand (no ledger) may be this large
+_REPEATABLE: Final = frozenset({JobPhase.QPU_QUEUED})  # queue positions change within the phase
 
 
 @dataclass(frozen=True)
@@ -52,13 +59,12 @@ class ProgressEvent:
     """One step of a job.
 
     Attributes:
-        kind: ``created``, ``uploaded``, ``queued``, ``running``, ``qpu_queued``, ``qpu_processing``, ``done``,
-            ``failed`` or ``cancelled``.
+        kind: the :class:`~qaas_core.JobPhase` reached (compares equal to its string value).
         timestamp: when qaas saw it (seconds since the epoch).
         detail: extra facts (``queue_position``, ``iqm_job_id``, ``heappe_state`` …).
     """
 
-    kind: str
+    kind: JobPhase
     timestamp: float
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -71,7 +77,7 @@ class _Tracker:
         self.heappe_job_id = heappe_job_id
         self.heappe_task_id = heappe_task_id
         self.iqm_job_id: str | None = None
-        self.state: str = ""
+        self.state: JobPhase | str = ""
         self.heappe_state = JobState.CONFIGURING
         self.events: list[ProgressEvent] = []
         self.listeners: list[Callable[[ProgressEvent], None]] = []
@@ -84,19 +90,15 @@ class _Tracker:
         self.polls = 0
         self.poll_requests = 0  # HTTP requests spent on polling (state + progress)
 
-    def emit(self, kind: str, **detail: Any) -> None:
-        if self.events and self.events[-1].kind == kind and kind not in ("qpu_queued",):
+    def emit(self, kind: JobPhase | str, **detail: Any) -> None:
+        phase = JobPhase(kind)
+        if self.events and self.events[-1].kind == phase and phase not in _REPEATABLE:
             return
-        if (
-            kind not in TERMINAL
-            and self.state in ORDER
-            and kind in ORDER
-            and ORDER.index(kind) < ORDER.index(self.state)
-        ):
+        if not phase.terminal and isinstance(self.state, JobPhase) and phase.rank < self.state.rank:
             return  # never move backwards
-        event = ProgressEvent(kind, time.time(), detail)
+        event = ProgressEvent(phase, time.time(), detail)
         self.events.append(event)
-        self.state = kind
+        self.state = phase
         for listener in list(self.listeners):
             try:
                 listener(event)
@@ -108,11 +110,9 @@ class _Tracker:
         task = info.tasks[0] if info.tasks else None
         if task is not None and task.error_message:
             self.error_message = task.error_message
-        state = info.job_state
-        if state in (JobState.SUBMITTED, JobState.QUEUED, JobState.WAITING_FOR_SERVICE_ACCOUNT):
-            self.emit("queued", heappe_state=int(state))
-        elif state == JobState.RUNNING:
-            self.emit("running", heappe_state=int(state))
+        phase = JobPhase.from_heappe(int(info.job_state))
+        if phase in (JobPhase.QUEUED, JobPhase.RUNNING):
+            self.emit(phase, heappe_state=int(info.job_state))
 
     def apply_progress(self, parts: list[FilePart]) -> None:
         for part in parts:
@@ -135,13 +135,14 @@ class _Tracker:
         if event.get("iqm_job_id"):
             self.iqm_job_id = str(event["iqm_job_id"])
         if kind in ("submitted", "attached"):
-            self.emit("qpu_queued", iqm_job_id=self.iqm_job_id)
+            self.emit(JobPhase.QPU_QUEUED, iqm_job_id=self.iqm_job_id)
         elif kind == "qpu_queued":
-            self.queue_position = event.get("queue_position")
-            self.emit("qpu_queued", iqm_job_id=self.iqm_job_id, queue_position=self.queue_position)
+            position = event.get("queue_position")
+            self.queue_position = position if isinstance(position, int) else None
+            self.emit(JobPhase.QPU_QUEUED, iqm_job_id=self.iqm_job_id, queue_position=self.queue_position)
         elif kind == "qpu_processing":
             self.queue_position = None
-            self.emit("qpu_processing", iqm_job_id=self.iqm_job_id)
+            self.emit(JobPhase.QPU_PROCESSING, iqm_job_id=self.iqm_job_id)
 
     def next_delay(self) -> float:
         delay = self.delay
@@ -151,6 +152,12 @@ class _Tracker:
     @property
     def running(self) -> bool:
         return self.heappe_state == JobState.RUNNING
+
+    @property
+    def ledger_phase(self) -> JobPhase:
+        """What the ledger records while the job runs (terminal phases are recorded by the result step)."""
+        phase = JobPhase.from_heappe(int(self.heappe_state))
+        return phase if phase in (JobPhase.QUEUED, JobPhase.RUNNING, JobPhase.UPLOADED) else JobPhase.RUNNING
 
     def result_paths(self) -> list[str]:
         return [f"/{self.heappe_task_id}/{name}" for name in RESULT_FILES]
@@ -185,36 +192,26 @@ def _missing(exc: RemoteAPIError) -> bool:
     return exc.status_code in (400, 404)
 
 
-UNKNOWN_REQUEST_LIMIT: Final = 256 << 20  # a result whose request is not at hand (no ledger) may be this large
-
-
 class _JobBase:
-    def __init__(self, tracker: _Tracker, ledger: Ledger | None, resource: str) -> None:
+    """State, facts and flows of a job; the subclasses only choose the driver."""
+
+    def __init__(
+        self,
+        tracker: _Tracker,
+        protocol: HEAppEProtocol,
+        ledger: Ledger | None,
+        resource: str,
+        report: PresubmitReport | None = None,
+    ) -> None:
         self._t = tracker
+        self._protocol = protocol
         self._ledger = ledger
         self.resource = resource
         self._result: Result | None = None
         self._request: RunRequest | None = None
+        self._report = report
 
-    def request(self) -> RunRequest | None:
-        """The request this job runs (from the ledger), or None when the ledger does not hold it."""
-        if self._request is None and self._ledger is not None:
-            from qaas_core._wire import decode_run_request
-
-            data = self._ledger.load_request(self.submission_id)
-            self._request = decode_run_request(data) if data is not None else None
-        return self._request
-
-    @property
-    def _result_limit(self) -> int:
-        request = self.request()
-        return UNKNOWN_REQUEST_LIMIT if request is None else max_result_bytes(request)
-
-    def _timed_out(self, timeout: float | None) -> JobTimeoutError:
-        return JobTimeoutError(
-            f"job {self.submission_id} (HEAppE {self.heappe_job_id}) is still {self._t.state or 'submitted'} after "
-            f"{timeout} s; wait again or cancel it"
-        )
+    # -- facts ----------------------------------------------------------------------------------------------------
 
     @property
     def submission_id(self) -> str:
@@ -232,19 +229,33 @@ class _JobBase:
         return self._t.iqm_job_id
 
     @property
+    def report(self) -> PresubmitReport | None:
+        """What the client checked before sending this batch (None for a job rebuilt from the ledger)."""
+        return self._report
+
+    def request(self) -> RunRequest | None:
+        """The request this job runs (from the ledger), or None when the ledger does not hold it."""
+        if self._request is None and self._ledger is not None:
+            from qaas_core._wire import decode_run_request
+
+            data = self._ledger.load_request(self.submission_id)
+            self._request = decode_run_request(data) if data is not None else None
+        return self._request
+
+    @property
     def events(self) -> list[ProgressEvent]:
         """Progress events seen so far."""
         return list(self._t.events)
 
     @property
-    def state(self) -> str:
-        """The latest progress kind (see :class:`ProgressEvent`)."""
+    def state(self) -> JobPhase | str:
+        """The latest :class:`~qaas_core.JobPhase` (empty before the first event)."""
         return self._t.state
 
     @property
     def finished(self) -> bool:
-        """True once the cluster side has ended (finished, failed or cancelled); ``result()`` then returns or
-        raises without waiting."""
+        """True once the cluster side has ended (finished, failed or cancelled), or another process has fetched the
+        result; ``result()`` then returns or raises without waiting."""
         return self._t.heappe_state.terminal or self._cached_result() is not None
 
     @property
@@ -267,6 +278,17 @@ class _JobBase:
         for event in self._t.events:
             callback(event)
         self._t.listeners.append(callback)
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.submission_id} heappe={self.heappe_job_id} "
+                f"iqm={self.iqm_job_id or '-'} {self.state}>")  # fmt: skip
+
+    # -- local state ----------------------------------------------------------------------------------------------
+
+    @property
+    def _result_limit(self) -> int:
+        request = self.request()
+        return UNKNOWN_REQUEST_LIMIT if request is None else max_result_bytes(request)
 
     def _record(self, **fields: Any) -> None:
         if self._ledger is not None:
@@ -296,126 +318,148 @@ class _JobBase:
         self._t.iqm_job_id = document.iqm_job_id or self._t.iqm_job_id
         if self._ledger is not None:
             self._ledger.store_result(self.submission_id, data)
-        self._record(state="completed", iqm_job_id=self._t.iqm_job_id, calibration_set_id=document.calibration_set_id)
-        self._t.emit("done", iqm_job_id=self._t.iqm_job_id)
+        self._record(state=JobPhase.COMPLETED, iqm_job_id=self._t.iqm_job_id,
+                     calibration_set_id=document.calibration_set_id)  # fmt: skip
+        self._t.emit(JobPhase.COMPLETED, iqm_job_id=self._t.iqm_job_id)
         self._result = Result(document, heappe_job_id=self.heappe_job_id)
         return self._result
 
-    def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.submission_id} heappe={self.heappe_job_id} "
-                f"iqm={self.iqm_job_id or '-'} {self.state}>")  # fmt: skip
+    def _fail(self, document: ResultDocument | None, stderr: str | None) -> JobFailedError:
+        error = self._t.failure(document, stderr)
+        phase = JobPhase.CANCELLED if error.state == "cancelled" else JobPhase.FAILED
+        self._record(state=JobPhase.DELETED if error.state == "deleted" else phase, error=error.message)
+        self._t.emit(phase)
+        return error
+
+    @contextlib.contextmanager
+    def _timed(self, timeout: float | None) -> Iterator[None]:
+        """One deadline over the whole operation; running out of it is a :class:`JobTimeoutError`."""
+        try:
+            with deadline(timeout):
+                yield
+        except DeadlineError as exc:
+            raise self._timed_out(timeout) from exc
+
+    def _timed_out(self, timeout: float | None) -> JobTimeoutError:
+        return JobTimeoutError(
+            f"job {self.submission_id} (HEAppE {self.heappe_job_id}) is still {self._t.state or 'submitted'} after "
+            f"{timeout} s; wait again or cancel it"
+        )
+
+    # -- flows (run by either driver) -----------------------------------------------------------------------------
+
+    def _status_flow(self) -> Flow[JobPhase | str]:
+        t, protocol = self._t, self._protocol
+        if (yield Local(self._cached_result)) is not None:
+            return JobPhase.COMPLETED
+        t.polls += 1
+        t.poll_requests += 1
+        call = protocol.job_info(t.heappe_job_id)
+        t.apply_info(protocol.parse_job((yield call), call.what))
+        if t.running or t.heappe_state.terminal:
+            t.poll_requests += 1
+            parts = protocol.file_parts(t.heappe_job_id, [(t.heappe_task_id, PROGRESS_FILE_TYPE, t.progress_offset)])
+            with contextlib.suppress(RemoteAPIError):
+                t.apply_progress(protocol.parse_file_parts((yield parts)))
+        yield Local(lambda: self._record(state=t.ledger_phase, iqm_job_id=t.iqm_job_id))
+        return t.state
+
+    def _wait_flow(self, timeout: float | None) -> Flow[JobPhase | str]:
+        if (yield Local(self._cached_result)) is not None:
+            return JobPhase.COMPLETED
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            yield from self._status_flow()
+            if (yield Local(lambda: self.finished)):  # ended on the cluster, or another process fetched the result
+                return self._t.state
+            delay = self._t.next_delay()
+            if end is not None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise self._timed_out(timeout)
+                delay = min(delay, left)
+            yield Sleep(delay)
+
+    def _download_flow(self, path: str, limit: int | None) -> Flow[bytes | None]:
+        call = self._protocol.download(self._t.heappe_job_id, path, limit)
+        try:
+            return self._protocol.parse_download((yield call), call.what)
+        except RemoteAPIError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def _result_flow(self, timeout: float | None) -> Flow[Result]:
+        cached = yield Local(self._cached_result)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        yield from self._wait_flow(timeout)
+        cached = yield Local(self._cached_result)  # another process may have fetched it meanwhile
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        limit = yield Local(lambda: self._result_limit)
+        data = None
+        for path in self._t.result_paths():
+            data = yield from self._download_flow(path, limit)
+            if data is not None:
+                break
+        document = _decode_result_file(data, limit) if data is not None else None
+        finished = self._t.heappe_state == JobState.FINISHED
+        if finished and document is not None and data is not None and document.status == "completed":
+            return (yield Local(lambda: self._finish(document, data)))  # type: ignore[no-any-return]
+        stderr = None
+        if document is None:
+            with contextlib.suppress(QaasError):
+                raw = yield from self._download_flow(f"/{self._t.heappe_task_id}/stderr.txt", 1 << 20)
+                stderr = raw.decode("utf-8", "replace")[-2000:] if raw else None
+        raise (yield Local(lambda: self._fail(document, stderr)))
+
+    def _cancel_flow(self) -> Flow[None]:
+        yield self._protocol.cancel_job(self._t.heappe_job_id)
+        yield Local(lambda: self._record(state=JobPhase.CANCELLED))
+        self._t.emit(JobPhase.CANCELLED)
 
 
 class Job(_JobBase):
     """A submitted batch (synchronous API). Get one from ``QaasClient.submit`` or ``QaasClient.retrieve``."""
 
-    def __init__(self, tracker: _Tracker, heappe: HEAppEClient, ledger: Ledger | None, resource: str) -> None:
-        super().__init__(tracker, ledger, resource)
+    def __init__(
+        self,
+        tracker: _Tracker,
+        heappe: HEAppEClient,
+        ledger: Ledger | None,
+        resource: str,
+        report: PresubmitReport | None = None,
+    ) -> None:
+        super().__init__(tracker, heappe.protocol, ledger, resource, report)
         self._heappe = heappe
 
-    def status(self) -> str:
-        """Poll once and return the latest progress kind.
+    def status(self) -> JobPhase | str:
+        """Poll once and return the latest phase.
 
         Raises:
             QaasError: the cluster could not be asked (typed; transient failures are retried first).
         """
-        if self._cached_result() is not None:
-            return "done"
-        t = self._t
-        t.polls += 1
-        t.poll_requests += 1
-        info = self._heappe.job_info(t.heappe_job_id)
-        t.apply_info(info)
-        if t.running or info.job_state.terminal:
-            t.poll_requests += 1
-            self._read_progress()
-        self._record(state=_ledger_state(t), iqm_job_id=t.iqm_job_id)
-        return t.state
+        return run(self._status_flow(), self._heappe)
 
-    def _read_progress(self) -> None:
-        call = self._heappe.protocol.file_parts(
-            self._t.heappe_job_id, [(self._t.heappe_task_id, PROGRESS_FILE_TYPE, self._t.progress_offset)]
-        )
-        with contextlib.suppress(RemoteAPIError):
-            self._t.apply_progress(self._heappe.protocol.parse_file_parts(self._heappe.send(call)))
-
-    def wait(self, timeout: float | None = None, *, show_progress: bool = False) -> str:
-        """Wait until the job ends on the cluster; returns the final HEAppE-side kind (``running`` → ended).
+    def wait(self, timeout: float | None = None, *, show_progress: bool = False) -> JobPhase | str:
+        """Wait until the job ends on the cluster; returns the latest phase.
 
         Raises:
             JobTimeoutError: not finished within ``timeout`` seconds (the job keeps running).
         """
-        if self._cached_result() is not None:
-            return "done"
-        end = None if timeout is None else time.monotonic() + timeout
-        bar = _ProgressBar(self) if show_progress else None
-        try:
-            with deadline(timeout):
-                while True:
-                    self.status()
-                    if self.finished:  # ended on the cluster, or another process already fetched the result
-                        return self._t.state
-                    delay = self._t.next_delay()
-                    if end is not None:
-                        left = end - time.monotonic()
-                        if left <= 0:
-                            raise self._timed_out(timeout)
-                        delay = min(delay, left)
-                    time.sleep(delay)
-        except DeadlineError as exc:
-            raise self._timed_out(timeout) from exc
-        finally:
-            if bar is not None:
-                bar.close()
+        with self._timed(timeout), _progress_display(self, show_progress):
+            return run(self._wait_flow(timeout), self._heappe)
 
     def result(self, timeout: float | None = None, *, show_progress: bool = False) -> Result:
         """Wait for the job and return its results (downloaded once, then served from the ledger).
 
         Raises:
             JobFailedError: the job failed or was cancelled (with both ids and the reason).
-            JobTimeoutError: not finished within ``timeout``.
+            JobTimeoutError: not finished within ``timeout`` (the whole operation, downloads included).
         """
-        cached = self._cached_result()
-        if cached is not None:
-            return cached
-        try:
-            with deadline(timeout):
-                self.wait(timeout, show_progress=show_progress)
-                cached = self._cached_result()  # another process may have fetched it meanwhile
-                if cached is not None:
-                    return cached
-                data = self._download_result()
-                document = _decode_result_file(data, self._result_limit) if data is not None else None
-                finished = self._t.heappe_state == JobState.FINISHED
-                if finished and document is not None and data is not None and document.status == "completed":
-                    return self._finish(document, data)
-                stderr = None if document else self._stderr()
-        except DeadlineError as exc:
-            raise self._timed_out(timeout) from exc
-        error = self._t.failure(document, stderr)
-        self._record(state=error.state if error.state in ("failed", "cancelled") else "failed", error=error.message)
-        self._t.emit("cancelled" if error.state == "cancelled" else "failed")
-        raise error
-
-    def _download_result(self) -> bytes | None:
-        for path in self._t.result_paths():
-            call = self._heappe.protocol.download(self._t.heappe_job_id, path, self._result_limit)
-            try:
-                data = self._heappe.protocol.parse_download(self._heappe.send(call), call.what)
-            except RemoteAPIError as exc:
-                if _missing(exc):
-                    continue
-                raise
-            if data is not None:
-                return data
-        return None
-
-    def _stderr(self) -> str | None:
-        call = self._heappe.protocol.download(self._t.heappe_job_id, f"/{self._t.heappe_task_id}/stderr.txt")
-        with contextlib.suppress(QaasError):
-            data = self._heappe.protocol.parse_download(self._heappe.send(call), call.what)
-            return data.decode("utf-8", "replace")[-2000:] if data else None
-        return None
+        with self._timed(timeout), _progress_display(self, show_progress):
+            return run(self._result_flow(timeout), self._heappe)
 
     def cancel(self) -> None:
         """Cancel the job (HEAppE kills the worker, which cancels the IQM job).
@@ -423,62 +467,35 @@ class Job(_JobBase):
         Raises:
             RemoteAPIError: HEAppE refused (e.g. the job already ended).
         """
-        self._heappe.send(self._heappe.protocol.cancel_job(self._t.heappe_job_id))
-        self._record(state="cancelled")
-        self._t.emit("cancelled")
+        run(self._cancel_flow(), self._heappe)
 
 
 class AsyncJob(_JobBase):
-    """The asyncio twin of :class:`Job`."""
+    """The asyncio twin of :class:`Job`: the same flows, run by the async driver."""
 
-    def __init__(self, tracker: _Tracker, heappe: AsyncHEAppEClient, ledger: Ledger | None, resource: str) -> None:
-        super().__init__(tracker, ledger, resource)
+    def __init__(
+        self,
+        tracker: _Tracker,
+        heappe: AsyncHEAppEClient,
+        ledger: Ledger | None,
+        resource: str,
+        report: PresubmitReport | None = None,
+    ) -> None:
+        super().__init__(tracker, heappe.protocol, ledger, resource, report)
         self._heappe = heappe
 
-    async def status(self) -> str:
-        """Poll once and return the latest progress kind."""
-        import asyncio
+    async def status(self) -> JobPhase | str:
+        """Poll once and return the latest phase."""
+        return await arun(self._status_flow(), self._heappe)
 
-        if self._cached_result() is not None:
-            return "done"
-        t = self._t
-        t.polls += 1
-        t.apply_info(await self._heappe.job_info(t.heappe_job_id))
-        if t.running or t.heappe_state.terminal:
-            call = self._heappe.protocol.file_parts(
-                t.heappe_job_id, [(t.heappe_task_id, PROGRESS_FILE_TYPE, t.progress_offset)]
-            )
-            with contextlib.suppress(RemoteAPIError):
-                t.apply_progress(self._heappe.protocol.parse_file_parts(await self._heappe.send(call)))
-        await asyncio.to_thread(self._record, state=_ledger_state(t), iqm_job_id=t.iqm_job_id)
-        return t.state
-
-    async def wait(self, timeout: float | None = None) -> str:
+    async def wait(self, timeout: float | None = None) -> JobPhase | str:
         """Wait until the job ends on the cluster.
 
         Raises:
             JobTimeoutError: not finished within ``timeout`` seconds (the job keeps running).
         """
-        import asyncio
-
-        if self._cached_result() is not None:
-            return "done"
-        end = None if timeout is None else time.monotonic() + timeout
-        try:
-            with deadline(timeout):
-                while True:
-                    await self.status()
-                    if self.finished:  # ended on the cluster, or another process already fetched the result
-                        return self._t.state
-                    delay = self._t.next_delay()
-                    if end is not None:
-                        left = end - time.monotonic()
-                        if left <= 0:
-                            raise self._timed_out(timeout)
-                        delay = min(delay, left)
-                    await asyncio.sleep(delay)
-        except DeadlineError as exc:
-            raise self._timed_out(timeout) from exc
+        with self._timed(timeout):
+            return await arun(self._wait_flow(timeout), self._heappe)
 
     async def result(self, timeout: float | None = None) -> Result:
         """Wait for the job and return its results.
@@ -487,53 +504,24 @@ class AsyncJob(_JobBase):
             JobFailedError: the job failed or was cancelled.
             JobTimeoutError: not finished within ``timeout``.
         """
-        import asyncio
-
-        cached = self._cached_result()
-        if cached is not None:
-            return cached
-        data = document = None
-        try:
-            with deadline(timeout):
-                await self.wait(timeout)
-                cached = self._cached_result()  # another process may have fetched it meanwhile
-                if cached is not None:
-                    return cached
-                for path in self._t.result_paths():
-                    call = self._heappe.protocol.download(self._t.heappe_job_id, path, self._result_limit)
-                    try:
-                        data = self._heappe.protocol.parse_download(await self._heappe.send(call), call.what)
-                    except RemoteAPIError as exc:
-                        if _missing(exc):
-                            continue
-                        raise
-                    if data is not None:
-                        break
-        except DeadlineError as exc:
-            raise self._timed_out(timeout) from exc
-        document = _decode_result_file(data, self._result_limit) if data is not None else None
-        finished = self._t.heappe_state == JobState.FINISHED
-        if finished and document is not None and data is not None and document.status == "completed":
-            return await asyncio.to_thread(self._finish, document, data)
-        error = self._t.failure(document, None)
-        self._record(state="cancelled" if error.state == "cancelled" else "failed", error=error.message)
-        raise error
+        with self._timed(timeout):
+            return await arun(self._result_flow(timeout), self._heappe)
 
     async def cancel(self) -> None:
         """Cancel the job."""
-        await self._heappe.send(self._heappe.protocol.cancel_job(self._t.heappe_job_id))
-        self._record(state="cancelled")
-        self._t.emit("cancelled")
+        await arun(self._cancel_flow(), self._heappe)
 
 
-def _ledger_state(t: _Tracker) -> str:
-    if t.heappe_state == JobState.RUNNING:
-        return "running"
-    if t.heappe_state in (JobState.SUBMITTED, JobState.QUEUED, JobState.WAITING_FOR_SERVICE_ACCOUNT):
-        return "queued"
-    if t.heappe_state == JobState.CONFIGURING:
-        return "uploaded"
-    return "running"  # terminal states are recorded by result()
+@contextlib.contextmanager
+def _progress_display(job: _JobBase, show: bool) -> Iterator[None]:
+    if not show:
+        yield
+        return
+    bar = _ProgressBar(job)
+    try:
+        yield
+    finally:
+        bar.close()
 
 
 class _ProgressBar:
@@ -542,8 +530,8 @@ class _ProgressBar:
     def __init__(self, job: _JobBase) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
-                                  transient=False)  # fmt: skip
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                                  TimeElapsedColumn(), transient=False)  # fmt: skip
         self._progress.start()
         self._task = self._progress.add_task(f"job {job.heappe_job_id}: {job.state}", total=None)
         self._job = job

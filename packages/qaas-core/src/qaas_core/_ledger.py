@@ -39,10 +39,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal
 
 from qaas_core._errors import ConfigurationError, QaasError, ValidationError
 from qaas_core._files import private_dir, write_atomic
+from qaas_core._phase import JobPhase
 from qaas_core._process import machine_identity, pid_alive
 
 __all__ = [
@@ -61,11 +62,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-JobState = Literal[
-    "preparing", "created", "uploaded", "submitted", "queued", "running", "completed", "failed", "cancelled", "deleted"
-]
-JOB_STATES: Final[tuple[str, ...]] = get_args(JobState)
-TERMINAL_STATES: Final = frozenset({"completed", "failed", "cancelled", "deleted"})
+JobState = str  # a JobPhase value (the ledger stores phases as their strings)
+JOB_STATES: Final[tuple[str, ...]] = tuple(phase.value for phase in JobPhase)
+TERMINAL_STATES: Final = frozenset(phase.value for phase in JobPhase if phase.terminal)
 LEDGER_FILENAME: Final = "ledger.sqlite3"
 
 _APPLICATION_ID: Final = 0x71616173  # b"qaas": marks the SQLite file as a qaas ledger
@@ -284,7 +283,7 @@ class LedgerEntry:
     heappe_url: str
     shots: int
     circuits: int
-    state: JobState = "preparing"
+    state: JobState = JobPhase.PREPARING
     heappe_job_id: int | None = None
     heappe_task_id: int | None = None
     iqm_job_id: str | None = None

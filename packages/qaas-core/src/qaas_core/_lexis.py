@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from qaas_core._auth import bearer_auth
 from qaas_core._config import Settings, check_url
 from qaas_core._errors import AuthenticationError, ConfigurationError, QaasError, ResponseError
 from qaas_core._files import private_dir, write_atomic
@@ -88,20 +89,15 @@ class UserOrg:
         self.http = http
         self.retry = RetryPolicy()
         self.requests = 0
+        self._auth = bearer_auth(tokens)
 
     def _get(self, path: str, params: dict[str, Any], what: str) -> Any:
         url = f"{self.base}/{path}"
 
-        def request() -> httpx.Response:
-            self.requests += 1
-            headers = {"Authorization": f"Bearer {self.tokens.access_token()}"}
-            return self.http.get(url, params=params, headers=headers)
-
         def once() -> Any:
+            self.requests += 1
             try:
-                response = request()
-                if response.status_code == 401 and self.tokens.on_unauthorized():
-                    response = request()
+                response = self.http.get(url, params=params, auth=self._auth)
             except QaasError:
                 raise
             except Exception as exc:

@@ -30,7 +30,7 @@ _STATUS: Final = {
     "qpu_queued": JobStatus.QUEUED,
     "running": JobStatus.RUNNING,
     "qpu_processing": JobStatus.RUNNING,
-    "done": JobStatus.DONE,
+    "completed": JobStatus.DONE,
     "failed": JobStatus.ERROR,
     "cancelled": JobStatus.CANCELLED,
 }
@@ -101,11 +101,9 @@ class QaaSJob(JobV1):  # type: ignore[misc]
     def _layouts_for(self, native: q.Result) -> list[Layout]:
         if self._layouts is not None:
             return self._layouts
-        backend: QaaSBackend = self.backend()
-        data = backend.client.ledger.load_request(self._job.submission_id)
-        if data is None:
+        request = self._job.request()
+        if request is None:
             raise q.PayloadError(f"the ledger keeps no request for job {self.job_id()}; registers cannot be rebuilt")
-        request = q.decode_run_request(data)
         self._layouts = [
             layout_from_circuit(c, r.keys) for c, r in zip(request.circuits, native.circuits, strict=False)
         ]

@@ -41,16 +41,9 @@ class QaaSProvider:
         client: q.QaasClient | None = None,
         **settings: Any,
     ) -> None:
-        if client is not None:
-            given = [n for n, v in {"project": project, "resource": resource, "profile": profile, "token": token,
-                                    **settings}.items() if v is not None]  # fmt: skip
-            if given:
-                raise q.ConfigurationError(f"pass either client= or settings ({', '.join(given)}), not both")
-            self._client = client
-            self._owns_client = False
-        else:
-            self._client = q.QaasClient(profile=profile, project=project, resource=resource, token=token, **settings)
-            self._owns_client = True
+        self._client, self._owns_client = q.QaasClient.resolve(
+            client, project=project, resource=resource, profile=profile, token=token, **settings
+        )
         self._siblings: dict[str, q.QaasClient] = {}
         self._backends: dict[str, QaaSBackend] = {}
 
