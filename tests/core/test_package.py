@@ -52,6 +52,18 @@ EXPECTED = {
     "prx",
     "reset",
     "validate_circuits",
+    # the device view, virtual Z, the schedule model, batch building
+    "CZRoute",
+    "DeviceView",
+    "Frames",
+    "Schedule",
+    "circuit_duration",
+    "gc_paused",
+    "schedule",
+    "wrap_phase",
+    # parametric templates (numpy: loaded on first use)
+    "Template",
+    "TemplateSlot",
     # the client side (loaded on first use)
     "RESULT_SCHEMA",
     "AsyncJob",

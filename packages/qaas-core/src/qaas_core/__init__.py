@@ -25,6 +25,7 @@ from qaas_core._circuit import (
     reset,
     validate_circuits,
 )
+from qaas_core._device import CZRoute, DeviceView
 from qaas_core._errors import (
     AuthenticationError,
     CalibrationError,
@@ -41,9 +42,12 @@ from qaas_core._errors import (
     TransportError,
     ValidationError,
 )
+from qaas_core._frames import Frames, wrap_phase
+from qaas_core._gc import gc_paused
 from qaas_core._profiles import PROFILES, load_profile
 from qaas_core._qasm3 import QASM3_FEATURES, circuit_from_qasm3
 from qaas_core._result import RESULT_SCHEMA, CircuitResult, Result, ResultDocument, decode_result, encode_result
+from qaas_core._schedule import Schedule, circuit_duration, schedule
 from qaas_core._wire import (
     RUN_SCHEMA,
     IQMJob,
@@ -64,8 +68,9 @@ if TYPE_CHECKING:
     from qaas_core._config import Settings, load_settings
     from qaas_core._job import AsyncJob, Job, ProgressEvent
     from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
+    from qaas_core._template import Template, TemplateSlot
 
-# the client side (network, ledger) loads on first use, so that `import qaas_core` stays fast
+# the client side (network, ledger) and the templates (numpy) load on first use, so that `import qaas_core` stays fast
 _LAZY = {
     "AsyncJob": "_job",
     "Job": "_job",
@@ -77,6 +82,8 @@ _LAZY = {
     "QaasClient": "_client",
     "Settings": "_config",
     "StaleCalibrationWarning": "_client",
+    "Template": "_template",
+    "TemplateSlot": "_template",
     "load_settings": "_config",
 }
 
@@ -105,6 +112,7 @@ __all__ = [
     "RUN_SCHEMA",
     "AsyncJob",
     "AuthenticationError",
+    "CZRoute",
     "Calibration",
     "CalibrationError",
     "Circuit",
@@ -112,6 +120,8 @@ __all__ = [
     "CircuitResult",
     "ConfigurationError",
     "DeadlineError",
+    "DeviceView",
+    "Frames",
     "GateInfo",
     "IQMJob",
     "Instruction",
@@ -134,14 +144,18 @@ __all__ = [
     "ResultDocument",
     "RunOptions",
     "RunRequest",
+    "Schedule",
     "Settings",
     "StaleCalibrationWarning",
+    "Template",
+    "TemplateSlot",
     "TransportError",
     "ValidationError",
     "__version__",
     "barrier",
     "cc_prx",
     "check_circuit",
+    "circuit_duration",
     "circuit_from_qasm3",
     "cz",
     "decode_circuits",
@@ -153,11 +167,14 @@ __all__ = [
     "encode_iqm_job",
     "encode_result",
     "encode_run_request",
+    "gc_paused",
     "load_profile",
     "load_settings",
     "measure",
     "move",
     "prx",
     "reset",
+    "schedule",
     "validate_circuits",
+    "wrap_phase",
 ]

@@ -242,27 +242,14 @@ class Calibration:
         return value
 
     def _virtual_cz(self, kind: str, locus: Locus) -> float | None:
-        a, b = locus
-        for x, y in ((a, b), (b, a)):
-            r = self.resonator_for(x, y)
-            if r is None:
-                continue
-            if kind == "fidelity":
-                f_cz = self.metrics.fidelity.get("cz", {})
-                f_mv = self.metrics.fidelity.get("move", {})
-                fc = f_cz.get((x, r), f_cz.get((r, x)))
-                fm = f_mv.get((y, r))
-                if fc is None or fm is None:
-                    return None
-                return fm * fm * fc
-            d_cz = self.metrics.duration.get("cz", {})
-            d_mv = self.metrics.duration.get("move", {})
-            dc = d_cz.get((x, r), d_cz.get((r, x)))
-            dm = d_mv.get((y, r))
-            if dc is None or dm is None:
-                return None
-            return 2 * dm + dc
-        return None
+        """Fidelity or duration of a CZ between two qubits that meet only in a resonator: those of the MOVE sandwich
+        the device view plays for it (:func:`qaas_core._device.cz_routes`), or None."""
+        from qaas_core._device import cz_routes
+
+        routes = cz_routes(self, *locus)
+        if not routes:
+            return None
+        return routes[0].fidelity if kind == "fidelity" else routes[0].duration
 
     # -- IQM shapes ---------------------------------------------------------------------------------------------
 

@@ -11,12 +11,14 @@ statements are walked once, in order, emitting native instructions:
 * **Gates.** ``prx``/``r``, ``cz`` and ``move`` are native. The standard library (``stdgates.inc``, plus
   ``sxdg``, ``cnot``, ``u2``, ``u3``, ``cu1``, ``cu3``) is decomposed into PRX and CZ; user ``gate`` definitions
   are expanded inline; ``inv @`` and integer ``pow(k) @`` are supported, ``ctrl @`` is not. On a star device a
-  CZ between two qubits becomes ``move(b, R) cz(a, R) move(b, R)`` through a computational resonator.
+  CZ between two qubits becomes the MOVE sandwich of the device view (:mod:`qaas_core._device`), the same code every
+  front end emits.
 * **Virtual Z.** Z rotations are never emitted. Each component carries a frame angle λ (the Z rotation applied
   so far but not yet emitted); a later ``PRX(θ, φ)`` is emitted as ``PRX(θ, φ - λ)`` because
   ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ - λ)``. CZ and measurements commute with the frames, ``reset`` clears the
-  frame and ``move`` exchanges the frames of qubit and resonator. The frames left at the end are Z rotations
-  at the end of the circuit: they cannot change Z-basis measurement results.
+  frame and ``move`` exchanges the frames of qubit and resonator (:class:`~qaas_core.Frames`). The frames left at
+  the end are Z rotations at the end of the circuit: they cannot change Z-basis measurement results. Phases are
+  wrapped into ``[−π, π]`` (:func:`~qaas_core.wrap_phase`), as by every other front end.
 * **Measurements.** The first measurement into bit ``c[i]`` has key ``c_i``, later ones ``c_i_1``, ``c_i_2``…;
   measurements without a target get ``m_0``, ``m_1``…. ``metadata["cregs"]`` maps each bit register to its
   size and ``metadata["clbits"]`` maps each key to ``[register, index]``.
@@ -58,7 +60,9 @@ from qaas_core._circuit import (
     reset,
     validate_circuits,
 )
-from qaas_core._errors import ConfigurationError, QaasError, QasmError
+from qaas_core._device import DeviceView
+from qaas_core._errors import CalibrationError, ConfigurationError, QaasError, QasmError
+from qaas_core._frames import TAU, Frames
 
 if TYPE_CHECKING:
     from openqasm3 import ast
@@ -68,7 +72,7 @@ if TYPE_CHECKING:
 __all__ = ["QASM3_FEATURES", "circuit_from_qasm3"]
 
 _PI: Final = math.pi
-_TAU: Final = 2.0 * math.pi
+_TAU: Final = TAU
 _MAX_OPS: Final = 200_000  # primitive operations in one gate expansion and in the whole circuit
 _MAX_WORK: Final = 1_000_000  # gate applications plus operations produced: stops pow/gate-definition blow-ups
 _MAX_BYTES: Final = 8 * 2**20  # default limits on the program text, checked before parsing (see circuit_from_qasm3)
@@ -498,12 +502,6 @@ def _parse(source: str) -> _Parsed:
     return parsed
 
 
-def _wrap(phase: float) -> float:
-    wrapped = math.fmod(phase, _TAU)
-    wrapped = wrapped + _TAU if wrapped < 0.0 else wrapped
-    return 0.0 if wrapped >= _TAU else wrapped
-
-
 def _invert(ops: list[_Op]) -> list[_Op] | None:
     """Inverse of a primitive sequence, or None if it contains an operation without an inverse here."""
     out: list[_Op] = []
@@ -534,7 +532,8 @@ class _Translator:
         self.expanding: set[str] = set()
         self.expanded: dict[tuple[str, tuple[float, ...], tuple[str, ...]], list[_Op]] = {}  # never mutated
         self.work = 0
-        self.frames: dict[str, float] = {}
+        self.frames = Frames()
+        self._view: DeviceView | None = None  # built on the first CZ that needs a resonator
         self.out: list[Instruction] = []
         self.keys: set[str] = set()
         self.writes: dict[tuple[str, int], int] = {}  # bit -> number of measurements into it
@@ -773,34 +772,33 @@ class _Translator:
         """Emit primitive operations: Z rotations go into the frames, CZ is routed through a resonator on stars."""
         for name, args, locus in ops:
             if name == "rz":
-                self.frames[locus[0]] = math.fmod(self.frames.get(locus[0], 0.0) + args[0], _TAU)
+                self.frames.rotate(locus[0], args[0])
             elif name == "prx":
-                self.out.append(prx(locus[0], args[0], _wrap(args[1] - self.frames.get(locus[0], 0.0))))
+                self.out.append(prx(locus[0], args[0], self.frames.phase(locus[0], args[1])))
             elif name == "move":
                 q, r = locus
-                self.frames[q], self.frames[r] = self.frames.get(r, 0.0), self.frames.get(q, 0.0)
+                self.frames.move(q, r)
                 self.out.append(move(q, r))
             else:
                 self.emit_cz(*locus)
 
     def emit_cz(self, a: str, b: str) -> None:
-        """CZ, or on a star device ``move(b, R) cz(a, R) move(b, R)`` between two qubits without a direct CZ."""
+        """CZ, or on a star device the device view's MOVE sandwich between two qubits without a direct CZ."""
         cal = self.cal
         if not (self.decompose and cal is not None and cal.computational_resonators):
             self.out.append(cz(a, b))
             return
-        loci = cal.gates["cz"].locus_set if "cz" in cal.gates else frozenset()
-        if a not in cal.qubits or b not in cal.qubits or (a, b) in loci or (b, a) in loci:
+        if self._view is None:
+            self._view = DeviceView(cal)
+        if a not in cal.qubits or b not in cal.qubits or self._view.is_direct(a, b):
             self.out.append(cz(a, b))
             return
-        for x, y in ((a, b), (b, a)):
-            r = cal.resonator_for(x, y)
-            if r is not None:
-                self.out.extend((move(y, r), cz(x, r), move(y, r)))
-                return
-        raise self.fail(
-            f"cz {a}, {b}: no computational resonator connects these qubits on {cal.device or 'the device'}"
-        )
+        try:
+            self.out.extend(self._view.cz(a, b))
+        except CalibrationError:
+            raise self.fail(
+                f"cz {a}, {b}: no computational resonator connects these qubits on {cal.device or 'the device'}"
+            ) from None
 
     # -- statements -----------------------------------------------------------------------------------------
 
@@ -931,8 +929,7 @@ class _Translator:
 
     def on_QuantumReset(self, node: ast.QuantumReset) -> None:
         qubits = list(dict.fromkeys(self.qubits(node.qubits)))
-        for q in qubits:
-            self.frames[q] = 0.0
+        self.frames.reset(qubits)
         self.out.append(reset(*qubits))
 
     def on_QuantumBarrier(self, node: ast.QuantumBarrier) -> None:
@@ -979,7 +976,7 @@ class _Translator:
         if ops and "feedback_key" not in source.args:
             self.out[index] = measure(*source.locus, key=key, feedback_key=f"fb_{key}")
         for _, (angle, phase), (qubit,) in ops:
-            shifted = _wrap(phase - self.frames.get(qubit, 0.0))
+            shifted = self.frames.phase(qubit, phase)
             self.out.append(cc_prx(qubit, angle, shifted, feedback_qubit=source.locus[0], feedback_key=f"fb_{key}"))
 
     def condition(self, cond: Any) -> tuple[str, int]:

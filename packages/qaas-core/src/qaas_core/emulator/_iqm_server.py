@@ -58,6 +58,7 @@ from qaas_core._calibration import Calibration
 from qaas_core._circuit import Circuit, Instruction, validate_circuits
 from qaas_core._errors import CircuitError, PayloadError, QaasError
 from qaas_core._profiles import load_profile
+from qaas_core._schedule import circuit_duration
 from qaas_core._wire import IQMJob, decode_iqm_job
 from qaas_core.emulator._config import EmulatorConfig
 from qaas_core.emulator._faults import FaultInjector
@@ -665,25 +666,6 @@ def _apply_mapping(circuits: tuple[Circuit, ...], mapping: dict[str, str] | None
     return tuple(msgspec.structs.replace(c, instructions=tuple(map(physical, c.instructions))) for c in circuits)
 
 
-def _circuit_duration(circuit: Circuit, cal: Calibration) -> float:
-    """Length in seconds of an ASAP schedule of ``circuit`` with the calibrated durations."""
-    clock: dict[str, float] = {}
-    for inst in circuit.instructions:
-        start = max(clock.get(c, 0.0) for c in inst.locus)
-        if inst.name == "delay":
-            duration = float(inst.args["duration"])
-        elif inst.name == "barrier":
-            duration = 0.0
-        elif inst.name in ("measure", "reset"):
-            whole = cal.duration(inst.name, inst.locus)
-            duration = whole if whole is not None else max(cal.duration(inst.name, (c,)) or 0.0 for c in inst.locus)
-        else:
-            duration = cal.duration(inst.name, inst.locus) or 0.0
-        for c in inst.locus:
-            clock[c] = start + duration
-    return max(clock.values(), default=0.0)
-
-
 def _duration_problem(plan: _Plan) -> str | None:
     """Why a circuit is longer than ``max_circuit_duration_over_t2`` times the worst T2 of its qubits, or None."""
     ratio = plan.job.options.max_circuit_duration_over_t2
@@ -697,7 +679,7 @@ def _duration_problem(plan: _Plan) -> str | None:
         if not t2:
             continue
         worst = min(t2, key=t2.__getitem__)
-        duration = _circuit_duration(circuit, cal)
+        duration = circuit_duration(circuit, cal)
         if duration > ratio * t2[worst]:
             return (
                 f"circuit {circuit.name!r}: duration {duration:.4g} s exceeds max_circuit_duration_over_t2 "

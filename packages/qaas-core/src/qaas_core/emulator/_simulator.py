@@ -10,8 +10,8 @@ Noise comes from the :class:`~qaas_core.Calibration`:
   (``p = (1 - F) d / (d - 1)``, applied as a stochastic Pauli: each non-identity Pauli with probability ``p / d²``);
 * readout errors ``P(1|0)``, ``P(0|1)`` on every reported bit (feedback uses the reported bit, as hardware does);
 * optionally (``idle_noise=True``) T1/T2 decay on idle components, as the Pauli-twirled amplitude and phase damping
-  channel (``p_x = p_y = (1 - e^{-t/T1}) / 4``, ``p_z = (1 - e^{-t/T2}) / 2 - p_x``) over the gaps of an ASAP
-  schedule built from the calibrated gate durations;
+  channel (``p_x = p_y = (1 - e^{-t/T1}) / 4``, ``p_z = (1 - e^{-t/T2}) / 2 - p_x``) over the gaps of the ASAP
+  schedule of :mod:`qaas_core._schedule` (the model of the duration checks);
 * heralding ``zeros``: shots whose heralding readout of a used qubit says 1 are dropped, as the IQM server does.
 
 Two modes:
@@ -42,6 +42,7 @@ import numpy as np
 from qaas_core._calibration import Calibration
 from qaas_core._circuit import Circuit, Instruction
 from qaas_core._errors import ValidationError
+from qaas_core._schedule import schedule
 
 __all__ = ["SimulationResult", "Simulator"]
 
@@ -195,23 +196,19 @@ class Simulator:
     def _locations(self, circuit: Circuit, axis: dict[str, int]) -> list[_Location]:
         out: list[_Location] = []
         clock: dict[str, float] = dict.fromkeys(axis, 0.0)
+        timing = schedule(circuit, self.calibration) if self.idle_noise else None
         for i, inst in enumerate(circuit.instructions):
-            if self.idle_noise:
-                start = max(clock[c] for c in inst.locus)
+            if timing is not None:
+                start, dur = timing.starts[i], timing.durations[i]
                 for c in inst.locus:
                     probs = self._idle(c, start - clock[c])
                     if probs is not None:
                         out.append(_Location(i, (axis[c],), probs, before=True))
                 if inst.name == "delay":
-                    dur = float(inst.args["duration"])
                     for c in inst.locus:
                         probs = self._idle(c, dur)
                         if probs is not None:
                             out.append(_Location(i, (axis[c],), probs))
-                elif inst.name == "barrier":
-                    dur = 0.0
-                else:
-                    dur = self.calibration.duration(inst.name, inst.locus) or 0.0
                 for c in inst.locus:
                     clock[c] = start + dur
             if inst.name in ("prx", "cc_prx", "cz", "move"):
