@@ -15,14 +15,7 @@ from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.providers import BackendV2, Options
 
 import qaas_core as q
-from qaas_qiskit._convert import (
-    METADATA_KEY,
-    CircuitTemplate,
-    NativeTables,
-    ParameterBinding,
-    convert_circuit,
-    gc_paused,
-)
+from qaas_qiskit._convert import METADATA_KEY, CircuitTemplate, NativeTables, ParameterBinding, convert_circuit
 from qaas_qiskit._job import QaaSJob
 from qaas_qiskit._options import default_options, resolve_options
 from qaas_qiskit._results import Layout, header_from_qiskit, layout_from_circuit
@@ -193,7 +186,7 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
         tables = self.tables
         if isinstance(circuits, QuantumCircuit):
             return convert_circuit(circuits, tables)
-        with gc_paused():
+        with q.gc_paused():
             return [convert_circuit(c, tables, position=i) for i, c in enumerate(circuits)]
 
     def template(self, circuit: QuantumCircuit) -> CircuitTemplate:
@@ -273,7 +266,7 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
         binds = None if parameter_binds is None else list(parameter_binds)
         if binds is not None and not binds:
             raise q.ValidationError("parameter_binds is empty; pass None to run the circuits as they are")
-        with gc_paused():
+        with q.gc_paused():
             circuits, layouts = self._prepare(items, binds)
         from qaas_qiskit import __version__
 

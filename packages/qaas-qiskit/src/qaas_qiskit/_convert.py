@@ -3,10 +3,11 @@
 One walk over ``circuit.data``; qubits map to QPU names through tables computed once per calibration; instruction
 structs are built directly. Operation by operation:
 
-* ``r(θ, φ)`` → ``prx(θ, φ)`` (same matrix: ``R(θ, φ) = RZ(φ)·RX(θ)·RZ(−φ)``), angles in radians.
-* ``cz(a, b)`` → ``cz`` on a lattice coupling; on a star device, where ``a`` and ``b`` only meet through a
-  computational resonator ``R``, → ``move(b, R) cz(a, R) move(b, R)`` with ``R = cal.resonator_for(a, b)`` (or
-  the roles swapped when only ``a`` can move). This expansion happens here, after routing, so the transpiler never
+* ``r(θ, φ)`` → ``prx(θ, φ)`` (same matrix: ``R(θ, φ) = RZ(φ)·RX(θ)·RZ(−φ)``), angles in radians, the phase in
+  the canonical range of every qaas front end (:func:`qaas_core.wrap_phase`, ``[−π, π]``).
+* ``cz(a, b)`` → the device view's plan (:meth:`qaas_core.DeviceView.cz`): ``cz`` on a lattice coupling; on a star
+  device, where ``a`` and ``b`` only meet through a computational resonator, the MOVE sandwich of the best route (the
+  same code Cirq, PennyLane and OpenQASM 3 emit). This expansion happens here, after routing, so the transpiler never
   sees resonators and users never write MOVE; the target prices the virtual ``cz`` with the whole sequence.
 * ``measure`` → ``measure`` with key ``m{clbit}`` (``m{clbit}_{n}`` for the ``n``-th re-measurement of the same
   clbit); the clbit index is the position in ``circuit.clbits``, so keys alone map results back to clbits (the
@@ -18,18 +19,16 @@ structs are built directly. Operation by operation:
   dropped. Anything else raises :class:`qaas_core.CircuitError` naming the circuit and the Qiskit instruction index.
 
 :class:`CircuitTemplate` is the parametric fast path: the circuit is walked once with symbolic ``r`` angles, every
-angle and phase is an affine function ``A·x + b`` of the circuit parameters, and binding is one matrix product plus
-building the parametric ``prx`` structs (the rest are shared, immutable).
+angle and phase is an affine function of the circuit parameters, and the coefficients go into a core
+:class:`qaas_core.Template`, which fills in all bindings at once (the rest of the instructions are shared, immutable).
 """
 
 from __future__ import annotations
 
 import cmath
-import contextlib
-import gc
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -44,7 +43,7 @@ from qiskit.circuit import (
 from qiskit.circuit.classical import expr
 
 import qaas_core as q
-from qaas_qiskit._target import DT, NATIVE_GATES, single_qubit_loci
+from qaas_qiskit._target import DT, NATIVE_GATES
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -55,7 +54,6 @@ __all__ = [
     "NativeTables",
     "circuit_header",
     "convert_circuit",
-    "gc_paused",
 ]
 
 METADATA_KEY: Final = "qiskit"
@@ -67,63 +65,33 @@ _NOT_NATIVE: Final = ", ".join(NATIVE_GATES)
 _Instruction = q.Instruction
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a batch is converted.
-
-    A batch of 1,000 circuits is about a million small immutable objects without reference cycles; with the collector
-    running, its full scans over them make the conversion two to four times slower. (Declaring
-    ``qaas_core.Instruction`` with ``gc=False`` would make this unnecessary.)
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 class _Symbolic(Exception):
     """A parameter sits where the template cannot keep it symbolic (control flow, non-affine expression)."""
 
 
 class NativeTables:
-    """What the conversion needs from a calibration, precomputed once per backend.
+    """What the conversion needs from a calibration, precomputed once per backend (from the core's device view).
 
     Attributes:
         calibration: The calibration the tables come from.
+        view: Its :class:`qaas_core.DeviceView`.
         names: Qubit index → QPU name.
-        cz: Ordered qubit-index pair → native instructions realising ``cz`` between them.
+        cz: Ordered qubit-index pair → native instructions realising ``cz`` between them (the view's plan).
     """
 
     def __init__(self, calibration: q.Calibration) -> None:
         self.calibration = calibration
+        self.view = view = q.DeviceView(calibration)
         self.names: tuple[str, ...] = calibration.qubits
         index = {name: i for i, name in enumerate(self.names)}
-        self.prx: frozenset[int] = frozenset(index[n] for n in single_qubit_loci(calibration, "prx"))
-        self.measure: frozenset[int] = frozenset(index[n] for n in single_qubit_loci(calibration, "measure"))
-        self.reset: frozenset[int] = frozenset(index[n] for n in single_qubit_loci(calibration, "reset"))
-        self.cc_prx: frozenset[int] = frozenset(index[n] for n in single_qubit_loci(calibration, "cc_prx"))
-        direct = {frozenset(locus) for locus in calibration.loci("cz")}
+        self.prx: frozenset[int] = frozenset(index[n] for n in view.calibrated("prx"))
+        self.measure: frozenset[int] = frozenset(index[n] for n in view.calibrated("measure"))
+        self.reset: frozenset[int] = frozenset(index[n] for n in view.calibrated("reset"))
+        self.cc_prx: frozenset[int] = frozenset(index[n] for n in view.calibrated("cc_prx"))
         self.cz: dict[tuple[int, int], tuple[q.Instruction, ...]] = {}
-        for a, b in calibration.coupling_graph():
-            if frozenset((a, b)) in direct:
-                sequence: tuple[q.Instruction, ...] = (_Instruction("cz", (a, b), {}),)
-            else:
-                sequence = _through_resonator(calibration, a, b)
-            self.cz[(index[a], index[b])] = sequence
-            self.cz[(index[b], index[a])] = sequence
-
-
-def _through_resonator(calibration: q.Calibration, a: str, b: str) -> tuple[q.Instruction, ...]:
-    for stay, moving in ((a, b), (b, a)):
-        resonator = calibration.resonator_for(stay, moving)
-        if resonator is not None:
-            mv = _Instruction("move", (moving, resonator), {})
-            return (mv, _Instruction("cz", (stay, resonator), {}), mv)
-    raise q.CalibrationError(f"qubits {a} and {b} are coupled, but neither can move into a resonator of the other")
+        for a, b in view.couplings:
+            self.cz[(index[a], index[b])] = view.cz(a, b)
+            self.cz[(index[b], index[a])] = view.cz(b, a)
 
 
 def _json_or_none(value: Any) -> Any:
@@ -240,6 +208,7 @@ class _Walk:
         append = out.append
         extend = out.extend
         instruction = _Instruction
+        wrap = q.wrap_phase
         for index, ci in enumerate(circuit.data):
             name = ci.name
             if name == "r":
@@ -256,7 +225,7 @@ class _Walk:
                         self.slots.append((len(out), locus, angle, phase))
                         append(None)
                         continue
-                append(instruction("prx", locus, {"angle": angle, "phase": phase}))
+                append(instruction("prx", locus, {"angle": angle, "phase": wrap(phase)}))
             elif name == "cz":
                 key = ci.qubits
                 sequence = cz_cache.get(key)
@@ -426,11 +395,11 @@ def convert_circuit(circuit: QuantumCircuit, tables: NativeTables, *, position: 
     return q.Circuit(walk.name, tuple(walk.out), walk.metadata())  # type: ignore[arg-type]
 
 
-def _affine(value: Any, index: Mapping[Parameter, int], width: int) -> tuple[NDArray[np.float64], float]:
-    """Coefficients and constant of ``value`` as an affine function of the parameters; raises _Symbolic if not."""
-    row = np.zeros(width)
+def _affine(value: Any, index: Mapping[Parameter, int]) -> tuple[float, dict[int, float]]:
+    """``value`` as ``(constant, {parameter index: coefficient})`` if it is affine in the parameters, else _Symbolic."""
     if not isinstance(value, ParameterExpression) or not value.parameters:
-        return row, _number(value)
+        return _number(value), {}
+    terms: dict[int, float] = {}
     for p in value.parameters:
         slope = value.gradient(p)
         if isinstance(slope, ParameterExpression):
@@ -438,9 +407,10 @@ def _affine(value: Any, index: Mapping[Parameter, int], width: int) -> tuple[NDA
         slope = complex(slope)
         if slope.imag:
             raise _Symbolic
-        row[index[p]] = slope.real
+        if slope.real:
+            terms[index[p]] = slope.real
     constant = value.bind(dict.fromkeys(value.parameters, 0.0))
-    return row, float(constant.numeric().real)
+    return float(constant.numeric().real), terms
 
 
 ParameterBinding = Mapping[Parameter | ParameterVector | str, Any]
@@ -502,11 +472,12 @@ def binding_matrix(parameters: Sequence[Parameter], bindings: Sequence[Parameter
 class CircuitTemplate:
     """A parameterised native circuit, converted once and bound many times without re-transpiling.
 
-    Every ``r`` angle and phase that depends on parameters is kept as an affine function ``A·x + b`` of the
-    circuit's parameters ``x`` (what Qiskit's basis translation produces for rotation gates); binding evaluates all
-    of them for all bindings in one matrix product and rebuilds only those ``prx`` instructions. Circuits whose
-    parameters appear non-linearly or inside control flow fall back to ``assign_parameters`` and a full conversion
-    per binding (still without transpiling).
+    Every ``r`` angle and phase that depends on parameters is kept as an affine function of the circuit's parameters
+    (what Qiskit's basis translation produces for rotation gates); the coefficients go into a core
+    :class:`qaas_core.Template`, which evaluates all of them for all bindings at once and rebuilds only those
+    ``prx`` instructions, with the same bits and canonical phases as binding and converting one by one. Circuits
+    whose parameters appear non-linearly or inside control flow fall back to ``assign_parameters`` and a full
+    conversion per binding (still without transpiling).
 
     Args:
         circuit: A circuit transpiled for the backend, parameters unbound.
@@ -527,56 +498,37 @@ class CircuitTemplate:
         try:
             walk.run()
             index = {p: i for i, p in enumerate(self.parameters)}
-            width = len(self.parameters)
-            angle_rows, angle_consts, phase_rows, phase_consts = [], [], [], []
-            for _, _, angle, phase in walk.slots:
-                row, const = _affine(angle, index, width)
-                angle_rows.append(row)
-                angle_consts.append(const)
-                row, const = _affine(phase, index, width)
-                phase_rows.append(row)
-                phase_consts.append(const)
+            slots = [
+                q.TemplateSlot(pos, locus, _affine(angle, index), _affine(phase, index))
+                for pos, locus, angle, phase in walk.slots
+            ]
         except _Symbolic:
             self.affine = False
             return
         if not walk.out:
             raise walk.error(None, "the circuit has no operations")
-        self._walk = walk
-        self._base = walk.out
-        self._loci = [(pos, locus) for pos, locus, _, _ in walk.slots]
-        shape = (len(walk.slots), width)
-        self._angle = np.array(angle_rows).reshape(shape)
-        self._angle0 = np.array(angle_consts)
-        self._phase = np.array(phase_rows).reshape(shape)
-        self._phase0 = np.array(phase_consts)
+        self._name = walk.name
         self._metadata = walk.metadata()
+        self._template = q.Template(walk.out, slots, len(self.parameters))
 
     @property
     def num_slots(self) -> int:
         """How many ``prx`` instructions depend on the parameters (0 when falling back to full conversion)."""
-        return len(self._loci) if self.affine else 0
+        return self._template.num_slots if self.affine else 0
 
     def bind_values(self, values: NDArray[np.float64]) -> list[q.Circuit]:
         """Circuits for a ``(bindings, parameters)`` matrix of values (columns in :attr:`parameters` order).
 
         Raises:
             CircuitError: a fallback conversion failed (e.g. a bound value made a delay negative).
+            ValidationError: a binding makes an angle or a phase non-finite.
         """
         if not self.affine:
-            with gc_paused():
+            with q.gc_paused():
                 return [self._fallback(row) for row in values]
-        angles = (values @ self._angle.T + self._angle0).tolist()
-        phases = (values @ self._phase.T + self._phase0).tolist()
-        name, metadata, loci, base = self._walk.name, self._metadata, self._loci, self._base
-        instruction, circuit = _Instruction, q.Circuit
-        out: list[q.Circuit] = []
-        with gc_paused():
-            for angle_row, phase_row in zip(angles, phases, strict=True):
-                instructions = base.copy()
-                for (pos, locus), a, p in zip(loci, angle_row, phase_row, strict=True):
-                    instructions[pos] = instruction("prx", locus, {"angle": a, "phase": p})
-                out.append(circuit(name, tuple(instructions), metadata))  # type: ignore[arg-type]
-        return out
+        name, metadata, circuit = self._name, self._metadata, q.Circuit
+        with q.gc_paused():
+            return [circuit(name, instructions, metadata) for instructions in self._template.instantiate(values)]
 
     def bind(self, bindings: Sequence[ParameterBinding]) -> list[q.Circuit]:
         """Circuits for each binding (see :func:`binding_matrix` for the accepted forms).

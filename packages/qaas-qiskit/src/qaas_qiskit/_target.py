@@ -1,10 +1,11 @@
 """Calibration → Qiskit :class:`~qiskit.transpiler.Target`: what ``transpile(circuit, backend)`` compiles to.
 
-Qubit ``i`` of the target is ``calibration.qubits[i]``. Computational resonators are not part of the target: on
-star devices (Deneb, VLQ) the target offers a *virtual* ``cz`` between two qubits wherever ``cal.coupling_graph()``
-says they can interact through a resonator, with the error and duration of the whole MOVE–CZ–MOVE sequence, and
-the conversion (:mod:`qaas_qiskit._convert`) expands it. So users never write MOVE, and any Qiskit pass manager
-routes for star devices without a plugin.
+Qubit ``i`` of the target is ``calibration.qubits[i]``. What is calibrated where, and which qubits can take a CZ,
+come from the core's device view (:class:`qaas_core.DeviceView`), as for every qaas front end. Computational
+resonators are not part of the target: on star devices (Deneb, VLQ) the target offers a *virtual* ``cz`` on every
+coupling of the view's routing graph, with the error and duration of the MOVE–CZ–MOVE sequence the view plays for
+it, and the conversion (:mod:`qaas_qiskit._convert`) expands it into that sequence. So users never write MOVE, and
+any Qiskit pass manager routes for star devices without a plugin.
 
 Native instructions: ``r`` (:class:`~qiskit.circuit.library.RGate` ``R(θ, φ)`` ≡ IQM ``prx(θ, φ)``), ``cz`` on
 the couplings (both directions), ``measure`` and ``reset`` where calibrated, ``delay`` on every qubit, and the
@@ -15,15 +16,14 @@ is converted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from qiskit.circuit import Delay, IfElseOp, Measure, Parameter, Reset
 from qiskit.circuit.library import CZGate, RGate
 from qiskit.providers import QubitProperties
 from qiskit.transpiler import InstructionProperties, Target
 
-if TYPE_CHECKING:
-    import qaas_core as q
+import qaas_core as q
 
 __all__ = ["DT", "NATIVE_GATES", "target_from_calibration"]
 
@@ -50,17 +50,6 @@ def _measure_error(calibration: q.Calibration, qubit: str) -> float | None:
     return error
 
 
-def single_qubit_loci(calibration: q.Calibration, gate: str) -> tuple[str, ...]:
-    """Qubits on which ``gate`` is calibrated on its own (factorisable operations: any locus member)."""
-    qubits = set(calibration.qubits)
-    seen: dict[str, None] = {}
-    for locus in calibration.loci(gate):
-        for component in locus:
-            if component in qubits:
-                seen.setdefault(component, None)
-    return tuple(seen)
-
-
 def target_from_calibration(calibration: q.Calibration, *, description: str | None = None) -> Target:
     """Build the Qiskit target of a calibration set.
 
@@ -71,6 +60,7 @@ def target_from_calibration(calibration: q.Calibration, *, description: str | No
     Returns:
         A target whose qubit ``i`` is ``calibration.qubits[i]``.
     """
+    view = q.DeviceView(calibration)
     index = {name: i for i, name in enumerate(calibration.qubits)}
     metrics = calibration.metrics
     target = Target(
@@ -82,19 +72,19 @@ def target_from_calibration(calibration: q.Calibration, *, description: str | No
             QubitProperties(t1=metrics.t1.get(name), t2=metrics.t2.get(name)) for name in calibration.qubits
         ],
     )
-    prx = single_qubit_loci(calibration, "prx")
+    prx = view.calibrated("prx")
     target.add_instruction(
         RGate(Parameter("θ"), Parameter("φ")),
         {(index[name],): _properties(calibration, "prx", (name,)) for name in prx},
     )
     couplings: dict[tuple[int, ...], InstructionProperties | None] = {}
-    for a, b in calibration.coupling_graph():
+    for a, b in view.couplings:  # a virtual cz is priced as its MOVE sandwich (Calibration asks the view)
         props = _properties(calibration, "cz", (a, b))
         couplings[(index[a], index[b])] = props
         couplings[(index[b], index[a])] = props
     if couplings:
         target.add_instruction(CZGate(), couplings)
-    measured = single_qubit_loci(calibration, "measure")
+    measured = view.calibrated("measure")
     if measured:
         target.add_instruction(
             Measure(),
@@ -105,10 +95,10 @@ def target_from_calibration(calibration: q.Calibration, *, description: str | No
                 for name in measured
             },
         )
-    reset = single_qubit_loci(calibration, "reset")
+    reset = view.calibrated("reset")
     if reset:
         target.add_instruction(Reset(), {(index[name],): _properties(calibration, "reset", (name,)) for name in reset})
     target.add_instruction(Delay(Parameter("t")), {(i,): None for i in range(len(calibration.qubits))})
-    if single_qubit_loci(calibration, "cc_prx"):
+    if view.calibrated("cc_prx"):
         target.add_instruction(IfElseOp, name="if_else")
     return target
