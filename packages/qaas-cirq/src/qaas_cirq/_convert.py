@@ -24,10 +24,11 @@ Global phases (``global_shift``) are dropped. Qubits are ``cirq.NamedQubit`` (or
 named like the QPU component (``QB1`` …, resonators ``CR1`` …).
 
 **Virtual Z.** The IQM format has no Z rotation. Every component carries a frame angle λ (the Z rotation owed at
-that point); ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ − λ)`` shifts each later PRX phase, CZ and measurements commute with
-the frames, ``reset`` clears them and ``move`` exchanges the frames of qubit and resonator. The frames left at the
-end are Z rotations just before the measurements (or at the end), which change no outcome; the converted circuit
-equals the Cirq circuit up to those output Z phases. Phases are wrapped into [−π, π].
+that point, a :class:`qaas_core.Frames`); ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ − λ)`` shifts each later PRX phase,
+CZ and measurements commute with the frames, ``reset`` clears them and ``move`` exchanges the frames of qubit and
+resonator. The frames left at the end are Z rotations just before the measurements (or at the end), which change no
+outcome; the converted circuit equals the Cirq circuit up to those output Z phases. Phases are wrapped into [−π, π]
+(:func:`qaas_core.wrap_phase`, the canonical phase of every qaas front end).
 
 **Measurement keys.** IQM needs unique keys; Cirq allows a key to repeat (its results then carry several
 *instances*). The first measurement under a key keeps it, later ones are sent as ``key#1``, ``key#2`` … and mapped
@@ -38,11 +39,9 @@ Parameterised circuits are converted once into a template by :mod:`qaas_cirq._sw
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import numbers
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Final, NamedTuple
 
 import cirq
@@ -60,7 +59,6 @@ __all__ = [
     "circuit_to_qaas",
     "circuits_to_qaas",
     "component_name",
-    "gc_paused",
     "instructions_of",
     "native_operation",
     "walk",
@@ -68,7 +66,6 @@ __all__ = [
 
 _PI: Final = math.pi
 _HALF_PI: Final = math.pi / 2
-_TAU: Final = 2 * math.pi
 _Instruction: Final = q.Instruction
 
 # operation kinds
@@ -167,23 +164,6 @@ def component_name(qid: cirq.Qid) -> str:
     return _locus_of(qid)[0]
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while many small, acyclic objects (instructions) are built.
-
-    Otherwise every few hundred allocations trigger collections whose older generations traverse every live object
-    of the process (Cirq's and sympy's included): up to half the time of a large batch, most of a sweep's. Nothing built
-    here forms reference cycles, so nothing is left for the collector; it is re-enabled on exit if it was enabled.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 Value = float | Affine
 
 
@@ -210,12 +190,6 @@ def _slow_value(x: object, what: str, symbolic: bool, moment: int, op: cirq.Oper
             operation=op,
         )
     raise ConversionError(f"{what} {x!r} is not a real number", moment=moment, operation=op)
-
-
-def _wrap(phase: Value) -> Value:
-    if type(phase) is float and (phase > _PI or phase < -_PI):
-        return math.remainder(phase, _TAU)
-    return phase
 
 
 # -- the walk -------------------------------------------------------------------------------------------------
@@ -282,7 +256,9 @@ def walk(
 def _walk(circuit: cirq.AbstractCircuit, symbolic: bool, origins: list[tuple[int, cirq.Operation]] | None) -> Walk:
     items: list[q.Instruction | Slot] = []
     append = items.append
-    frames: dict[str, Value] = {}
+    frames = q.Frames()
+    angles = frames.angles  # read directly on the fast path
+    wrap = q.wrap_phase
     loci = _LOCI
     locus_of = _locus_of
     by_name = _BY_NAME
@@ -291,7 +267,6 @@ def _walk(circuit: cirq.AbstractCircuit, symbolic: bool, origins: list[tuple[int
     # the two operations compiled circuits are made of get a short path (anything unusual takes the general one)
     phx_type = cirq.PhasedXPowGate if cirq.PhasedXPowGate in fast_gates else _NoType
     cz_type = cirq.CZPowGate if cirq.CZPowGate in fast_gates else _NoType
-    remainder = math.remainder
     kinds = _KINDS
     instruction = _Instruction
     pi = _PI
@@ -315,13 +290,13 @@ def _walk(circuit: cirq.AbstractCircuit, symbolic: bool, origins: list[tuple[int
                     locus = by_name.get(qid._name) if type(qid) is named_qubit else None
                     if locus is not None and type(e) is float and type(p) is float:
                         ph: Any = p * pi
-                        if frames:
-                            fr = frames.get(locus[0])
+                        if angles:
+                            fr = angles.get(locus[0])
                             if fr is not None:
                                 ph = ph - fr
                         if type(ph) is float:
                             if ph > pi or ph < -pi:
-                                ph = remainder(ph, _TAU)
+                                ph = wrap(ph)
                             append(instruction("prx", locus, {"angle": e * pi, "phase": ph}))
                             if origins is not None:
                                 origins.append((mi, op))
@@ -359,12 +334,8 @@ def _walk(circuit: cirq.AbstractCircuit, symbolic: bool, origins: list[tuple[int
                 else:
                     p = gate._phase_exponent if exact else gate.phase_exponent  # type: ignore[union-attr]
                     phase = p * pi if type(p) is float else _slow_value(p, "phase exponent", symbolic, mi, op) * pi
-                frame = frames.get(name)
-                if frame is not None:
-                    phase = phase - frame
+                phase = frames.phase(name, phase)
                 if type(angle) is float and type(phase) is float:
-                    if phase > pi or phase < -pi:
-                        phase = math.remainder(phase, _TAU)
                     append(instruction("prx", locus, {"angle": angle, "phase": phase}))
                 else:
                     append(Slot("prx", locus, angle, phase, {}))
@@ -383,10 +354,7 @@ def _walk(circuit: cirq.AbstractCircuit, symbolic: bool, origins: list[tuple[int
                 name = (loci.get(qubits[0]) or locus_of(qubits[0]))[0]
                 e = gate._exponent if type(gate) in fast_gates else gate.exponent  # type: ignore[union-attr]
                 turn: Value = e * pi if type(e) is float else _slow_value(e, "exponent", symbolic, mi, op) * pi
-                frame = frames.get(name, 0.0) + turn
-                if type(frame) is float and (frame > pi or frame < -pi):
-                    frame = math.remainder(frame, _TAU)
-                frames[name] = frame
+                frames.rotate(name, turn)
             elif kind == _PHXZ:
                 locus = loci.get(qubits[0]) or locus_of(qubits[0])
                 name = locus[0]
@@ -396,17 +364,13 @@ def _walk(circuit: cirq.AbstractCircuit, symbolic: bool, origins: list[tuple[int
                 xv = x if type(x) is float else _slow_value(x, "x exponent", symbolic, mi, op)
                 zv = z if type(z) is float else _slow_value(z, "z exponent", symbolic, mi, op)
                 av = a_ if type(a_) is float else _slow_value(a_, "axis phase exponent", symbolic, mi, op)
-                frame = frames.get(name, 0.0)
                 if not (type(xv) is float and xv == 0.0):
-                    phase = _wrap(av * pi - frame)
+                    phase = frames.phase(name, av * pi)
                     if type(xv) is float and type(phase) is float:
                         append(instruction("prx", locus, {"angle": xv * pi, "phase": phase}))
                     else:
                         append(Slot("prx", locus, xv * pi, phase, {}))
-                frame = frame + zv * pi
-                if type(frame) is float and (frame > pi or frame < -pi):
-                    frame = math.remainder(frame, _TAU)
-                frames[name] = frame
+                frames.rotate(name, zv * pi)
             elif kind == _MEASURE:
                 locus = tuple([(loci.get(qid) or locus_of(qid))[0] for qid in qubits])
                 key = gate.key  # type: ignore[union-attr]
@@ -438,16 +402,11 @@ def _walk(circuit: cirq.AbstractCircuit, symbolic: bool, origins: list[tuple[int
                 if gate.dimension != 2:  # type: ignore[union-attr]
                     raise ConversionError("only qubit resets (dimension 2) are native", moment=mi, operation=op)
                 locus = tuple([(loci.get(qid) or locus_of(qid))[0] for qid in qubits])
-                for name in locus:
-                    frames.pop(name, None)
+                frames.reset(locus)
                 append(instruction("reset", locus))
             elif kind == _MOVE:
                 qb, res = ((loci.get(qid) or locus_of(qid))[0] for qid in qubits)
-                fq, fr = frames.pop(qb, None), frames.pop(res, None)
-                if fq is not None:
-                    frames[res] = fq
-                if fr is not None:
-                    frames[qb] = fr
+                frames.move(qb, res)
                 append(instruction("move", (qb, res)))
             elif kind == _WAIT:
                 nanos = gate.duration.total_nanos()  # type: ignore[union-attr]
@@ -493,7 +452,7 @@ def _other_operation(
     op: cirq.Operation,
     mi: int,
     items: list[q.Instruction | Slot],
-    frames: dict[str, Value],
+    frames: q.Frames,
     latest: dict[str, tuple[int, str, tuple[str, ...]]],
     symbolic: bool,
 ) -> None:
@@ -548,15 +507,13 @@ def _other_operation(
             phase = _HALF_PI
         else:
             phase = _slow_value(gate.phase_exponent, "phase exponent", symbolic, mi, op) * _PI  # type: ignore[union-attr]
-    frame = frames.get(name)
-    if frame is not None:
-        phase = phase - frame
+    phase = frames.phase(name, phase)
     measure = items[index]
     if isinstance(measure, q.Instruction) and "feedback_key" not in measure.args:
         items[index] = _Instruction("measure", measure.locus, {"key": wire, "feedback_key": wire})
     extra = {"feedback_qubit": mlocus[0], "feedback_key": wire}
     if type(angle) is float and type(phase) is float:
-        items.append(_Instruction("cc_prx", (name,), {"angle": angle, "phase": _wrap(phase), **extra}))
+        items.append(_Instruction("cc_prx", (name,), {"angle": angle, "phase": phase, **extra}))
     else:
         items.append(Slot("cc_prx", (name,), angle, phase, extra))
 
@@ -615,7 +572,7 @@ def circuit_to_qaas(
     Raises:
         ConversionError: a non-native operation, an invert mask, an unknown kind of qubit or an unresolved symbol.
     """
-    with gc_paused():
+    with q.gc_paused():
         result = walk(circuit)
     if result.keys:
         metadata = {**(metadata or {}), "keys": {w: list(v) for w, v in result.keys.items()}}
@@ -633,7 +590,7 @@ def circuits_to_qaas(circuits: Iterable[cirq.AbstractCircuit], *, name: str = "c
         ConversionError: a circuit cannot be converted (the error names it by its position).
     """
     out = []
-    with gc_paused():
+    with q.gc_paused():
         for index, circuit in enumerate(circuits):
             try:
                 out.append(circuit_to_qaas(circuit, name=f"{name}-{index}"))

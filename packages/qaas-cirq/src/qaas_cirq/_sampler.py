@@ -18,7 +18,6 @@ import cirq
 
 import qaas_core as q
 from qaas_cirq._compile import CompiledCircuit
-from qaas_cirq._convert import gc_paused
 from qaas_cirq._device import QaaSDevice
 from qaas_cirq._errors import ConversionError
 from qaas_cirq._job import QaaSJob
@@ -149,7 +148,7 @@ class QaaSSampler(cirq.Sampler):
     ) -> tuple[list[q.Circuit], list[CircuitInfo]]:
         """Convert and validate a batch: one circuit per program and resolver."""
         device = self.device
-        with gc_paused():
+        with q.gc_paused():
             return self._convert(device, programs, params_list)
 
     @staticmethod

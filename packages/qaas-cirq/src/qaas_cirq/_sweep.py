@@ -2,9 +2,10 @@
 
 :class:`Template` walks a parameterised circuit once (:func:`qaas_cirq._convert.walk` in symbolic mode). Every
 instruction that does not depend on a symbol is built then and shared by all circuits of the sweep; every ``prx`` /
-``cc_prx`` that does becomes a slot whose angle and phase are :class:`~qaas_cirq._convert.Affine` in the symbols
-(virtual-Z frames included). :meth:`Template.instantiate` evaluates all slots for all resolvers at once — one matrix
-product for the affine parts, numpy for anything else — and then only builds the slot instructions.
+``cc_prx`` that does becomes a slot whose angle and phase are :class:`~qaas_cirq._affine.Affine` in the symbols
+(virtual-Z frames included). Their coefficients go into a core :class:`qaas_core.Template`, which evaluates all slots
+for all resolvers at once and builds only the slot instructions, with the canonical phases of the direct conversion;
+the rare non-affine parts (``sin(t)`` …) are evaluated with numpy and added before that.
 
 Circuits whose symbols sit where a template cannot hold them (a symbolic CZ power, a symbolic wait) fall back to
 resolving and converting the circuit once per resolver, with the same results.
@@ -12,26 +13,21 @@ resolving and converting the circuit once per resolver, with the same results.
 
 from __future__ import annotations
 
-import math
 import numbers
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 import cirq
 import numpy as np
-import scipy.sparse  # type: ignore[import-untyped,unused-ignore]
 import sympy
 
 import qaas_core as q
 from qaas_cirq._affine import Affine
-from qaas_cirq._convert import NotTemplatable, Slot, Walk, gc_paused, instructions_of, walk
+from qaas_cirq._convert import NotTemplatable, Slot, Walk, instructions_of, walk
 from qaas_cirq._errors import ConversionError
 
 __all__ = ["Template", "sweep_to_qaas", "to_resolvers"]
-
-_TAU: Final = 2 * math.pi
-_Instruction: Final = q.Instruction
 
 
 class Template:
@@ -63,10 +59,7 @@ class Template:
         self.keys = result.keys
         self.measured = result.measured
         self.items = result.items
-        self._base: list[q.Instruction | None] = [None if isinstance(i, Slot) else i for i in result.items]
-        self._positions = [k for k, i in enumerate(result.items) if isinstance(i, Slot)]
-        self._slots: list[Slot] = [result.items[k] for k in self._positions]  # type: ignore[misc]
-        self._prepare_evaluation()
+        self._prepare(result.items)
 
     @property
     def structure(self) -> tuple[q.Instruction, ...] | None:
@@ -74,34 +67,33 @@ class Template:
         when the circuit is converted per resolver (then each instantiated circuit must be checked)."""
         return None if self._fallback else instructions_of(self.items)
 
-    def _prepare_evaluation(self) -> None:
-        values: list[Affine] = []
-        for slot in self._slots:
-            values.append(Affine.of(slot.angle))
-            values.append(Affine.of(slot.phase))
+    def _prepare(self, items: Sequence[q.Instruction | Slot]) -> None:
+        """The core template of the affine parts, and the non-affine parts as numpy functions."""
+        slots = [(k, item) for k, item in enumerate(items) if isinstance(item, Slot)]
+        forms = [(Affine.of(slot.angle), Affine.of(slot.phase)) for _, slot in slots]
         symbols: set[str] = set()
-        for a in values:
-            symbols.update(a.terms)
-            for _, expr in a.other:
-                symbols.update(s.name for s in expr.free_symbols)
+        for pair in forms:
+            for value in pair:
+                symbols.update(value.symbols())
         self._symbols = sorted(symbols)
-        index = {s: i for i, s in enumerate(self._symbols)}
-        rows: list[int] = []
-        cols: list[int] = []
-        coefs: list[float] = []
-        self._const = np.array([a.const for a in values], dtype=float)
-        self._other: list[tuple[int, float, Callable[..., Any], list[int]]] = []
-        for r, a in enumerate(values):
-            for name, coef in a.terms.items():
-                rows.append(r)
-                cols.append(index[name])
-                coefs.append(coef)
-            for coef, expr in a.other:
-                names = sorted(s.name for s in expr.free_symbols)
-                fn = sympy.lambdify([sympy.Symbol(n) for n in names], expr, modules="numpy")
-                self._other.append((r, coef, fn, [index[n] for n in names]))
-        # sparse: an angle depends on few of the symbols (a phase on the Z rotations before it on its qubit)
-        self._matrix = scipy.sparse.csr_matrix((coefs, (rows, cols)), shape=(len(values), len(self._symbols)))
+        index = {name: i for i, name in enumerate(self._symbols)}
+
+        def coefficients(value: Affine) -> tuple[float, dict[int, float]]:
+            return value.const, {index[name]: coef for name, coef in value.terms.items()}
+
+        core_slots = []
+        # (phase?, slot, coefficient, numpy function, symbol rows): the rare parts that are not affine
+        self._other: list[tuple[bool, int, float, Callable[..., Any], list[int]]] = []
+        for k, ((position, slot), (angle, phase)) in enumerate(zip(slots, forms, strict=True)):
+            feedback = (slot.extra["feedback_qubit"], slot.extra["feedback_key"]) if slot.extra else None
+            core_slots.append(q.TemplateSlot(position, slot.locus, coefficients(angle), coefficients(phase), feedback))
+            for is_phase, value in ((False, angle), (True, phase)):
+                for coef, expr in value.other:
+                    names = sorted(s.name for s in expr.free_symbols)
+                    fn = sympy.lambdify([sympy.Symbol(n) for n in names], expr, modules="numpy")
+                    self._other.append((is_phase, k, coef, fn, [index[n] for n in names]))
+        base = [None if isinstance(item, Slot) else item for item in items]
+        self._template = q.Template(base, core_slots, len(self._symbols))
 
     def _values(self, resolvers: Sequence[cirq.ParamResolver]) -> np.ndarray:
         """Symbol values, shape (symbols, resolvers), checking every circuit parameter is resolved to a real."""
@@ -145,38 +137,15 @@ class Template:
                 self.keys = result.keys
                 resolved.append(tuple(result.items))  # type: ignore[arg-type]  # no slots without symbols
             return resolved
-        if not self._slots:
-            constant = tuple(self._base)
-            return [constant] * len(resolvers)  # type: ignore[list-item]
+        angles, phases = self._template.evaluate(values.T)
         with np.errstate(all="ignore"):  # non-finite results are reported below
-            matrix = self._matrix @ values + self._const[:, None]
-            for row, coef, fn, args in self._other:
-                matrix[row] += coef * np.asarray(fn(*values[args]), dtype=float)
-        if not np.isfinite(matrix).all():
-            bad = int(np.nonzero(~np.isfinite(matrix).all(axis=0))[0][0])
+            for is_phase, k, coef, fn, rows in self._other:
+                (phases if is_phase else angles)[:, k] += coef * np.asarray(fn(*values[rows]), dtype=float)
+        finite = np.isfinite(angles).all(axis=1) & np.isfinite(phases).all(axis=1)
+        if not finite.all():
+            bad = int(np.nonzero(~finite)[0][0])
             raise ConversionError(f"params #{bad} make a rotation angle non-finite ({dict(resolvers[bad].param_dict)})")
-        phases = matrix[1::2]
-        phases -= _TAU * np.round(phases / _TAU)
-        angles_by_circuit = matrix[0::2].T.tolist()
-        phases_by_circuit = phases.T.tolist()
-        base = self._base
-        positions = self._positions
-        loci = [s.locus for s in self._slots]
-        conditional = [(k, s.extra) for k, s in enumerate(self._slots) if s.extra]
-        out: list[tuple[q.Instruction, ...]] = []
-        instruction = _Instruction
-        names = ["prx"] * len(loci)
-        with gc_paused():
-            for angles, phases_ in zip(angles_by_circuit, phases_by_circuit, strict=True):
-                arguments = [{"angle": a, "phase": p} for a, p in zip(angles, phases_, strict=True)]
-                insts = base.copy()
-                for pos, inst in zip(positions, map(instruction, names, loci, arguments), strict=True):
-                    insts[pos] = inst
-                for k, extra in conditional:  # cc_prx slots: rare, rebuilt with their feedback arguments
-                    insts[positions[k]] = instruction("cc_prx", loci[k], {"angle": angles[k], "phase": phases_[k],
-                                                                          **extra})  # fmt: skip
-                out.append(tuple(insts))  # type: ignore[arg-type]
-        return out
+        return self._template.build(angles, phases)
 
 
 def _plain(params: object) -> bool:
@@ -230,7 +199,7 @@ def sweep_to_qaas(
     Raises:
         ConversionError: the circuit is not native, or a resolver leaves a symbol unresolved.
     """
-    with gc_paused():
+    with q.gc_paused():
         template = Template(circuit)
         instances = template.instantiate(to_resolvers(params))
         metadata = {"keys": {w: list(v) for w, v in template.keys.items()}} if template.keys else None
