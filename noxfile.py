@@ -28,7 +28,7 @@ nox.options.sessions = [
 PYTHON = "3.11"
 CORE = "packages/qaas-core"
 ADAPTERS = {"qiskit": "packages/qaas-qiskit", "cirq": "packages/qaas-cirq", "pennylane": "packages/qaas-pennylane"}
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "numpy>=2.0"]
+TEST_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "numpy>=2.0"]
 IQM_CLIENT = "iqm-client==36.*"
 FULL_CORE = "emulator,worker"  # the embedded emulator runs the real cluster side, which needs iqm-client
 
@@ -41,9 +41,14 @@ def _install(session: nox.Session, *packages: str, extras: str = "") -> None:
     session.install(*editable, *TEST_DEPS)
 
 
-def _pytest(session: nox.Session, *paths: str) -> None:
-    """The one way every test session runs pytest (extra arguments after ``--`` are passed on)."""
-    session.run("python", "-m", "pytest", *paths, *session.posargs, env={"PYTHONHASHSEED": "0"})
+def _pytest(session: nox.Session, *paths: str, workers: int = 2) -> None:
+    """The one way every test session runs pytest (extra arguments after ``--`` are passed on).
+
+    Tests run in ``workers`` processes, one test file per process at a time (``--dist loadfile``: a file's
+    module-scoped emulator is started once); the tests that mostly wait on an emulator use more workers than cores.
+    """
+    parallel = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    session.run("python", "-m", "pytest", *parallel, *paths, *session.posargs, env={"PYTHONHASHSEED": "0"})
 
 
 @nox.session(python=PYTHON)
@@ -68,7 +73,7 @@ def tests_core(session: nox.Session) -> None:
     _install(session, CORE, extras="emulator")
     session.install("import-linter>=2.1")
     session.run("lint-imports")
-    _pytest(session, "tests/core", "tests/emulator", "--ignore=tests/emulator/test_iqm_server.py")
+    _pytest(session, "tests/core", "tests/emulator", "--ignore=tests/emulator/test_iqm_server.py", workers=3)
 
 
 @nox.session(python=PYTHON)
@@ -76,21 +81,22 @@ def conformance(session: nox.Session) -> None:
     """Our IQM transfer format against iqm-client 36's own models and validation."""
     _install(session, CORE)
     session.install(IQM_CLIENT)
-    _pytest(session, "tests/conformance")
+    _pytest(session, "tests/conformance", workers=1)
 
 
 @nox.session(name="tests-emulator", python=PYTHON)
 def tests_worker(session: nox.Session) -> None:
-    """The emulated IQM server under unmodified iqm-client, and the cluster-side worker that uses it."""
+    """The emulated IQM server under unmodified iqm-client, the cluster-side worker that uses it, and the client
+    end to end against the whole emulator."""
     _install(session, CORE, extras="emulator,worker")
-    _pytest(session, "tests/worker", "tests/emulator/test_iqm_server.py")
+    _pytest(session, "tests/worker", "tests/emulator/test_iqm_server.py", "tests/client", workers=4)
 
 
 @nox.session(python=PYTHON)
 def reliability(session: nox.Session) -> None:
     """Fault matrix, exactly-once submission, kill-and-recover, secrets (real HTTP against the emulator)."""
     _install(session, CORE, extras=FULL_CORE)
-    _pytest(session, "tests/reliability")
+    _pytest(session, "tests/reliability", workers=4)
 
 
 @nox.session(python=PYTHON)
@@ -144,7 +150,7 @@ def cross(session: nox.Session) -> None:
     """The same programs through every front end (all packages together)."""
     _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE)
     session.install("qiskit-aer>=0.17")
-    _pytest(session, "tests/cross")
+    _pytest(session, "tests/cross", workers=3)
 
 
 @nox.session(python=PYTHON)

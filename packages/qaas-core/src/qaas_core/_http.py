@@ -100,18 +100,24 @@ def _bounded(request: httpx.Request) -> int:
     return int(request.extensions.get(MAX_BYTES) or MAX_RESPONSE_BYTES)
 
 
+def _refused(message: str) -> ResponseError:
+    error = ResponseError(message)
+    error.retryable = False  # the same server would send the same answer again
+    return error
+
+
 def _admit(response: httpx.Response, limit: int) -> None:
     """Refuse an answer whose headers already break the bounds (encoded, or announced larger than the limit)."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise ResponseError(f"the server sent a {encoding}-encoded body, which qaas did not ask for")
+        raise _refused(f"the server sent a {encoding}-encoded body, which qaas did not ask for")
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
-        raise ResponseError(f"the server announced a body of {length} bytes; the limit is {limit}")
+        raise _refused(f"the server announced a body of {length} bytes; the limit is {limit}")
 
 
 def _too_large(limit: int) -> ResponseError:
-    return ResponseError(f"the server's answer exceeds the limit of {limit} bytes")
+    return _refused(f"the server's answer exceeds the limit of {limit} bytes")
 
 
 @functools.cache
