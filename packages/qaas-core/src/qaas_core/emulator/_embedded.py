@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import signal
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import Any, Final
 
 from qaas_core._config import Settings, data_dir, load_settings
 from qaas_core._errors import ConfigurationError
+from qaas_core._files import private_dir, write_atomic
 from qaas_core.emulator._config import EmulatorConfig
 from qaas_core.emulator._server import EmulatorServer
 
@@ -87,15 +87,9 @@ class EmbeddedEmulator:
 
 
 def _write_info(directory: Path, info: dict[str, Any]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(directory)
     path = directory / "emulator.json"
-    tmp = path.with_suffix(".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()  # a leftover could have any mode; O_EXCL below makes ours 0600 from the start
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(json.dumps(info, indent=1))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(info, indent=1).encode())  # 0600 from the start: it holds the admin key
     return path
 
 

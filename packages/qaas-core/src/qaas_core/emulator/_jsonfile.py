@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from qaas_core._files import write_atomic
 
 __all__ = ["read_json", "write_json"]
 
@@ -20,21 +20,11 @@ def write_json(path: Path, data: Any, *, private: bool = False) -> None:
     Args:
         path: target file; its directory is created if missing.
         data: JSON-serialisable value.
-        private: create the file with mode 0600 (for keys and token state).
+        private: create the file with mode 0600 (for keys and token state); else 0644.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        if not private:
-            os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"), sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    write_atomic(path, text.encode(), mode=0o600 if private else 0o644)
 
 
 def read_json(path: Path) -> Any | None:
