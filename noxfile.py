@@ -30,7 +30,8 @@ CORE = "packages/qaas-core"
 ADAPTERS = {"qiskit": "packages/qaas-qiskit", "cirq": "packages/qaas-cirq", "pennylane": "packages/qaas-pennylane"}
 TEST_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "numpy>=2.0"]
 IQM_CLIENT = "iqm-client==36.*"
-FULL_CORE = "emulator,worker"  # the embedded emulator runs the real cluster side, which needs iqm-client
+FULL_CORE = "emulator,worker"  # the core with its cluster side in the same environment (worker and emulator suites)
+USER = "emulator"  # what a user installs: the emulator builds its worker an environment of its own (no iqm-client)
 
 
 def _install(session: nox.Session, *packages: str, extras: str = "") -> None:
@@ -39,6 +40,14 @@ def _install(session: nox.Session, *packages: str, extras: str = "") -> None:
     for path in packages:
         editable += ["-e", f"{path}[{extras}]" if extras and path == CORE else path]
     session.install(*editable, *TEST_DEPS)
+
+
+def _install_user(session: nox.Session, *adapters: str, plot: bool = False) -> None:
+    """Install as a user does (adapters + the core with its emulator) and check that iqm-client stayed out: the
+    emulator runs its cluster side in an environment of its own."""
+    _install(session, CORE, *adapters, extras=USER + (",plot" if plot else ""))
+    session.run("python", "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('iqm') is not None"
+                " and 'iqm-client is installed in the user environment')")  # fmt: skip
 
 
 def _pytest(session: nox.Session, *paths: str, workers: int = 2) -> None:
@@ -119,28 +128,28 @@ def fuzz(session: nox.Session) -> None:
 @nox.session(name="tests-qiskit", python=PYTHON)
 def tests_qiskit(session: nox.Session) -> None:
     """qaas-qiskit with qaas-core only."""
-    _install(session, CORE, ADAPTERS["qiskit"], extras=FULL_CORE)
+    _install_user(session, ADAPTERS["qiskit"])
     _pytest(session, "tests/qiskit")
 
 
 @nox.session(name="tests-cirq", python=PYTHON)
 def tests_cirq(session: nox.Session) -> None:
     """qaas-cirq with qaas-core only."""
-    _install(session, CORE, ADAPTERS["cirq"], extras=FULL_CORE)
+    _install_user(session, ADAPTERS["cirq"])
     _pytest(session, "tests/cirq")
 
 
 @nox.session(name="tests-pennylane", python=PYTHON)
 def tests_pennylane(session: nox.Session) -> None:
     """qaas-pennylane with qaas-core only."""
-    _install(session, CORE, ADAPTERS["pennylane"], extras=FULL_CORE)
+    _install_user(session, ADAPTERS["pennylane"])
     _pytest(session, "tests/pennylane")
 
 
 @nox.session(name="pennylane-conformance", python=PYTHON)
 def pennylane_conformance(session: nox.Session) -> None:
     """PennyLane's own device test suite against qaas.iqm on a noiseless embedded emulator (~10 min; not default)."""
-    _install(session, CORE, ADAPTERS["pennylane"], extras=FULL_CORE)
+    _install_user(session, ADAPTERS["pennylane"])
     session.install("flaky", "pytest-mock")
     session.run("python", "tests/pennylane/conformance.py", *session.posargs, env={"PYTHONHASHSEED": "0"})
 
@@ -148,7 +157,7 @@ def pennylane_conformance(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def cross(session: nox.Session) -> None:
     """The same programs through every front end (all packages together)."""
-    _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE)
+    _install_user(session, *ADAPTERS.values())
     session.install("qiskit-aer>=0.17")
     _pytest(session, "tests/cross", workers=3)
 
@@ -156,7 +165,7 @@ def cross(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks; numbers go to benchmarks/results.json and benchmarks/results.md."""
-    _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE)
+    _install_user(session, *ADAPTERS.values())
     session.install("qiskit-aer>=0.17")  # the anchor the simulator is measured against
     session.run("python", "benchmarks/run.py", *session.posargs)
 
@@ -164,5 +173,5 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The main job: a guided tour on the embedded device profiles."""
-    _install(session, CORE, *ADAPTERS.values(), extras=FULL_CORE + ",plot")
+    _install_user(session, *ADAPTERS.values(), plot=True)
     session.run("python", "examples/demo.py", *session.posargs)

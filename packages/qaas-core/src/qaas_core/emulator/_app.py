@@ -66,7 +66,8 @@ def build_subsystems(config: EmulatorConfig) -> list[Subsystem]:
 
     lexis = Lexis(config)
     worker = WorkerService(config)
-    heappe = HEAppE(config, lexis, worker_command=worker.task_command)
+    # the site's worker (built, if need be, before the server starts); a test's own program needs none
+    heappe = HEAppE(config, lexis, worker_command=() if config.worker_command else worker.task_command)
     # shutdown runs in reverse: HEAppE stops its tasks before the worker service and the IQM server go away
     return [IQMServer(config), lexis, worker, heappe]
 

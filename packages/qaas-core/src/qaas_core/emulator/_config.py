@@ -32,7 +32,9 @@ class EmulatorConfig:
         access_token_seconds: LEXIS access-token lifetime.
         refresh_token_seconds: LEXIS refresh-token lifetime (offline tokens do not expire).
         realm: LEXIS (Keycloak) realm name.
-        worker_command: how a HEAppE command template starts the cluster-side worker (argv prefix).
+        worker_command: a test's own program for HEAppE tasks, instead of the site's worker (argv prefix).
+        worker_python: the interpreter that runs the site's worker (default: ``QAAS_WORKER_PYTHON``, else an
+            environment of its own built once in the user cache, see ``qaas_core.emulator._worker_env``).
         worker_service: run a long-lived ``qaas-worker serve`` so tasks start without importing iqm-client.
         faults: fault rules active from the start (see ``qaas_core.emulator._faults``).
         device_poll_interval_seconds: the device flow's minimum polling interval (Keycloak: 5 s).
@@ -56,6 +58,7 @@ class EmulatorConfig:
     refresh_token_seconds: float = 1800.0
     realm: str = "lexis"
     worker_command: tuple[str, ...] = ()
+    worker_python: str | None = None
     worker_service: bool = True
     faults: list[dict[str, Any]] = field(default_factory=list)
     device_poll_interval_seconds: float = 5.0

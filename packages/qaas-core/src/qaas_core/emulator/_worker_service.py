@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from starlette.routing import BaseRoute
 from qaas_core._files import private_dir, write_atomic
 from qaas_core.emulator._cluster import die_with_parent_thread
 from qaas_core.emulator._config import EmulatorConfig
+from qaas_core.emulator._worker_env import worker_python
 
 __all__ = ["WorkerService"]
 
@@ -47,14 +47,19 @@ class WorkerService:
         self.site = self.root / "site"
         self.config_path = self.site / "worker.toml"
         self._process: subprocess.Popen[bytes] | None = None
+        self._python: str | None = None
 
     def routes(self) -> Sequence[BaseRoute]:
         return []
 
     @property
     def task_command(self) -> list[str]:
-        """How the site's command templates start the worker (before ``--account`` and the template arguments)."""
-        return [sys.executable, "-I", "-m", "qaas_core.worker", "--config", str(self.config_path)]
+        """How the site's command templates start the worker (before ``--account`` and the template arguments): its
+        own interpreter, isolated, with the site's configuration. The first call may build the worker environment.
+        """
+        if self._python is None:
+            self._python = worker_python(self.config.worker_python)
+        return [self._python, "-I", "-m", "qaas_core.worker", "--config", str(self.config_path)]
 
     def write_site_config(self) -> None:
         """Write ``site/worker.toml`` and the IQM token file (once the emulator's port is known)."""
