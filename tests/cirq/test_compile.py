@@ -48,6 +48,17 @@ def test_star_device_cz_goes_through_the_resonator() -> None:
     q.validate_circuits([native], DENEB.calibration, move_gate_validation="strict")
 
 
+def test_star_device_cz_is_the_device_views_plan_whatever_the_operand_order() -> None:
+    qb = {n: cirq.NamedQubit(n) for n in ("QB1", "QB2", "QB5")}
+    for a, b in [("QB1", "QB2"), ("QB2", "QB1"), ("QB5", "QB2")]:
+        compiled = DENEB.compile(cirq.Circuit(cirq.CZ(qb[a], qb[b])), route=False)
+        native = circuit_to_qaas(compiled.circuit).instructions
+        assert native == DENEB.view.cz(a, b) == DENEB.view.cz(b, a)
+        route = DENEB.view.cz_route(a, b)
+        assert route is not None and route.stay == min(a, b, key=DENEB.calibration.qubits.index)
+    assert {tuple(sorted((x.name, y.name))) for x, y in DENEB.routing_graph.edges} == set(DENEB.view.couplings)
+
+
 def test_measurement_keys_and_qubit_order_survive_routing() -> None:
     qs = cirq.LineQubit.range(4)
     circuit = cirq.Circuit(

@@ -200,8 +200,10 @@ def test_frames_track_virtual_z() -> None:
 
 
 @given(st.floats(min_value=-1e6, max_value=1e6))
-def test_wrap_phase_is_the_ieee_remainder(x: float) -> None:
+def test_wrap_phase_is_the_ieee_remainder_in_the_half_open_range(x: float) -> None:
     wrapped = q.wrap_phase(x)
-    assert wrapped == math.remainder(x, 2 * math.pi)
-    assert -math.pi <= wrapped <= math.pi
+    remainder = math.remainder(x, 2 * math.pi)
+    assert wrapped == (math.pi if remainder == -math.pi else remainder)
+    assert -math.pi < wrapped <= math.pi
     assert q.wrap_phase(wrapped) == wrapped
+    assert q.wrap_phase(-math.pi) == q.wrap_phase(math.pi) == q.wrap_phase(3 * math.pi) == math.pi

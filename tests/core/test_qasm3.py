@@ -181,7 +181,7 @@ def check_program(gates: list[tuple[str, tuple[float, ...], list[int]]], n: int)
     for inst in circuit.instructions:
         if inst.name == "prx":
             assert type(inst.args["angle"]) is float
-            assert -math.pi <= inst.args["phase"] <= math.pi  # the canonical phase of every front end
+            assert -math.pi < inst.args["phase"] <= math.pi  # the canonical phase of every front end
             assert q.wrap_phase(inst.args["phase"]) == inst.args["phase"]
     assert_equivalent(reference_unitary(gates, n), emitted_unitary(circuit, [f"QB{i + 1}" for i in range(n)]))
     return circuit
@@ -242,7 +242,7 @@ def test_z_rotations_are_virtual_and_shift_later_phases() -> None:
         ("prx", ("QB1",), 0.2),
     ]
     phases = [i.args["phase"] for i in c.instructions]
-    # frames 0.5 + π/2, then 2.5 + π/2 - 2π (wrapped into [-π, π])
+    # frames 0.5 + π/2, then 2.5 + π/2 - 2π (wrapped into (-π, π])
     assert phases == pytest.approx([-0.5 - math.pi / 2, 0.1 - 2.5 - math.pi / 2 + 2 * math.pi], abs=1e-12)
 
 

@@ -10,8 +10,10 @@
 3. **Decompose** with a CZ target gate set, merge single-qubit runs into ``PhasedXPowGate`` + ``ZPowGate`` and push
    the Z rotations through CZs into later phases (``cirq.eject_z``): what is left of them becomes virtual at
    conversion.
-4. **MOVE insertion** on star devices: ``cz(a, b)`` becomes ``move(b, R) · cz(a, R) · move(b, R)`` through a
-   resonator ``R`` that ``b`` can MOVE into and ``a`` has a CZ with.
+4. **MOVE insertion** on star devices: a ``cz`` between two qubits that only meet in a resonator becomes the MOVE
+   sandwich ``move(mover, R) · cz(stay, R) · move(mover, R)`` the core's device view chooses
+   (:meth:`qaas_core.DeviceView.cz_route`: best calibrated fidelity, then calibration order — the same code every
+   qaas front end emits for that CZ, whatever the operand order).
 
 Measurement keys survive unchanged; the result carries the qubit mappings.
 """
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 import cirq
 import networkx as nx  # type: ignore[import-untyped,unused-ignore]
 
+import qaas_core as q
 from qaas_cirq._convert import component_name
 from qaas_cirq._errors import ConversionError
 from qaas_cirq._gates import MoveGate
@@ -250,25 +253,22 @@ def _decompose(circuit: cirq.Circuit) -> cirq.Circuit:
 
 
 def _insert_moves(circuit: cirq.Circuit, device: QaaSDevice) -> cirq.Circuit:
-    """Replace each CZ between qubits that only meet in a resonator by a MOVE sandwich."""
-    calibration = device.calibration
-    direct = device.direct_cz
+    """Replace each CZ between qubits that only meet in a resonator by the device view's MOVE sandwich."""
     if not device.resonators:
         return circuit
+    view = device.view
     ops: list[cirq.Operation] = []
     changed = False
     for mi, moment in enumerate(circuit):
         for op in moment:
             if op.gate == cirq.CZ and len(op.qubits) == 2:
-                a, b = op.qubits
-                na, nb = component_name(a), component_name(b)
-                if (na, nb) not in direct and (nb, na) not in direct:
-                    stay, mover, r = a, b, calibration.resonator_for(na, nb)
-                    if r is None:
-                        stay, mover, r = b, a, calibration.resonator_for(nb, na)
-                    if r is None:
-                        raise ConversionError(f"{na} and {nb} share no resonator", moment=mi, operation=op)
-                    res = device.component(r)
+                na, nb = (component_name(qid) for qid in op.qubits)
+                try:
+                    route = view.cz_route(na, nb)
+                except q.CalibrationError as exc:
+                    raise ConversionError(f"{na} and {nb} share no resonator", moment=mi, operation=op) from exc
+                if route is not None:
+                    stay, mover, res = (device.component(c) for c in (route.stay, route.mover, route.resonator))
                     ops += [_MOVE(mover, res), cirq.CZ(stay, res), _MOVE(mover, res)]
                     changed = True
                     continue
@@ -284,23 +284,8 @@ def compile_circuit(
     initial_mapper: cirq.AbstractInitialMapper | None = None,
     qubit_subset: Iterable[cirq.Qid] | None = None,
 ) -> CompiledCircuit:
-    """Compile ``circuit`` for ``device`` (see the module docstring).
-
-    Args:
-        device: The target device.
-        circuit: Any Cirq circuit of one- and two-qubit gates (larger gates are decomposed first), measurements,
-            resets and classically controlled X/Y rotations.
-        route: Route with ``cirq.RouteCQC`` (True), never (False, the circuit must already sit on coupled device
-            qubits), or only when needed (None).
-        initial_mapper: Initial placement for the router (default: RouteCQC's own).
-        qubit_subset: Route onto these device qubits only.
-
-    Returns:
-        The native circuit and the qubit mappings.
-
-    Raises:
-        ConversionError: routing is impossible, or an operation cannot be decomposed to the native gates.
-    """
+    """Compile ``circuit`` for ``device``: the steps of the module docstring; arguments, result and errors as for
+    :meth:`QaaSDevice.compile` (``route=None`` routes only when needed)."""
     prepared = _tag(_prepare(circuit, device))
     if route is None:
         route = initial_mapper is not None or qubit_subset is not None or not _fits(prepared, device)

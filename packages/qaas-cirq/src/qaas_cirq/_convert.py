@@ -27,7 +27,7 @@ named like the QPU component (``QB1`` …, resonators ``CR1`` …).
 that point, a :class:`qaas_core.Frames`); ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ − λ)`` shifts each later PRX phase,
 CZ and measurements commute with the frames, ``reset`` clears them and ``move`` exchanges the frames of qubit and
 resonator. The frames left at the end are Z rotations just before the measurements (or at the end), which change no
-outcome; the converted circuit equals the Cirq circuit up to those output Z phases. Phases are wrapped into [−π, π]
+outcome; the converted circuit equals the Cirq circuit up to those output Z phases. Phases are wrapped into (−π, π]
 (:func:`qaas_core.wrap_phase`, the canonical phase of every qaas front end).
 
 **Measurement keys.** IQM needs unique keys; Cirq allows a key to repeat (its results then carry several

@@ -42,8 +42,9 @@ class QaaSDevice(cirq.Device):
     Qubits are ``cirq.NamedQubit("QB1")`` …; computational resonators of star devices are
     ``cirq.NamedQid("CR1", dimension=2)`` — a different type, so a resonator can never be mistaken for a qubit,
     and Cirq's simulators still treat it as a two-level system. ``metadata.nx_graph`` is the physical connectivity
-    (CZ and MOVE loci, resonators included); :attr:`routing_graph` is the qubit graph used for routing, where on
-    star devices two qubits are coupled when they can meet in a resonator.
+    (CZ and MOVE loci, resonators included); :attr:`routing_graph` is the qubit graph used for routing: the usable
+    qubits and couplings of the core's device view (:attr:`view`), where on star devices two qubits are coupled when
+    they can meet in a resonator.
 
     Native operations (see :mod:`qaas_cirq._convert`): PhasedX / X / Y rotations (``prx``), Z rotations (virtual),
     ``PhasedXZGate``, ``CZ``, measurement, reset, :class:`~qaas_cirq.MoveGate`, ``WaitGate`` and classically
@@ -68,14 +69,11 @@ class QaaSDevice(cirq.Device):
             for a, b in calibration.loci(gate):
                 physical.add_edge(self._by_name[a], self._by_name[b])
         self._metadata = cirq.DeviceMetadata(self._by_name.values(), physical)
-        usable = set(self._usable_qubits())
+        self._view = q.DeviceView(calibration)
         routing = nx.Graph()
-        routing.add_nodes_from(qb for qb in self._qubits if qb.name in usable)
-        for a, b in calibration.coupling_graph():
-            if a in usable and b in usable:
-                routing.add_edge(self._by_name[a], self._by_name[b])
+        routing.add_nodes_from(self._by_name[x] for x in self._view.qubits)
+        routing.add_edges_from((self._by_name[a], self._by_name[b]) for a, b in self._view.couplings)
         self._routing_graph = nx.freeze(routing)
-        self.direct_cz: frozenset[tuple[str, ...]] = frozenset(calibration.loci("cz"))
         self._loci = {gate: frozenset(calibration.loci(gate)) for gate in calibration.gates}
         self._singles = {gate: frozenset(c for locus in loci for c in locus) for gate, loci in self._loci.items()}
 
@@ -88,17 +86,17 @@ class QaaSDevice(cirq.Device):
         """
         return cls(q.load_profile(name), move_gate_validation=move_gate_validation)
 
-    def _usable_qubits(self) -> list[str]:
-        prx = {locus[0] for locus in self._calibration.loci("prx")}
-        measure = {c for locus in self._calibration.loci("measure") for c in locus}
-        return [qb for qb in self._calibration.qubits if qb in prx and qb in measure]
-
     # -- description ----------------------------------------------------------------------------------------------
 
     @property
     def calibration(self) -> q.Calibration:
         """The calibration this device was built from."""
         return self._calibration
+
+    @property
+    def view(self) -> q.DeviceView:
+        """The core's view of the calibration: usable qubits, couplings, and how a CZ is played (MOVE sandwiches)."""
+        return self._view
 
     @property
     def calibration_set_id(self) -> str:

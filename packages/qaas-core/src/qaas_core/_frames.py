@@ -8,8 +8,9 @@ resonator. The frames left at the end are Z rotations just before measurement (o
 outcome, so they are never played.
 
 **Canonical phase.** Every ``prx`` / ``cc_prx`` phase that a converter or a template emits is
-:func:`wrap_phase` of the raw value: ``math.remainder(phase, 2π)``, in ``[−π, π]``. The IEEE remainder is exact (no
-rounding), is the identity on ``[−π, π]`` and depends only on the value, so a direct conversion and a template
+:func:`wrap_phase` of the raw value: its representative in ``(−π, π]`` — ``math.remainder(phase, 2π)``, with ``−π``
+given as ``π`` (the convention of Cirq's half-turns and of ``cmath.phase``). The IEEE remainder is exact (no
+rounding), is the identity on ``(−π, π]`` and depends only on the value, so a direct conversion and a template
 instantiation of the same value give the same bits. Angles are left as the front end wrote them.
 """
 
@@ -29,10 +30,11 @@ _remainder = math.remainder
 
 
 def wrap_phase(phase: float) -> float:
-    """The canonical phase: ``phase`` modulo ``2π`` in ``[−π, π]`` (IEEE remainder; exact, identity on ``[−π, π]``)."""
-    if -PI <= phase <= PI:
+    """The canonical phase: ``phase`` modulo ``2π`` in ``(−π, π]`` (exact; the identity on ``(−π, π]``)."""
+    if -PI < phase <= PI:
         return phase
-    return _remainder(phase, TAU)
+    wrapped = _remainder(phase, TAU)
+    return PI if wrapped == -PI else wrapped
 
 
 class Frames:

@@ -18,7 +18,7 @@ statements are walked once, in order, emitting native instructions:
   ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ - λ)``. CZ and measurements commute with the frames, ``reset`` clears the
   frame and ``move`` exchanges the frames of qubit and resonator (:class:`~qaas_core.Frames`). The frames left at
   the end are Z rotations at the end of the circuit: they cannot change Z-basis measurement results. Phases are
-  wrapped into ``[−π, π]`` (:func:`~qaas_core.wrap_phase`), as by every other front end.
+  wrapped into ``(−π, π]`` (:func:`~qaas_core.wrap_phase`), as by every other front end.
 * **Measurements.** The first measurement into bit ``c[i]`` has key ``c_i``, later ones ``c_i_1``, ``c_i_2``…;
   measurements without a target get ``m_0``, ``m_1``…. ``metadata["cregs"]`` maps each bit register to its
   size and ``metadata["clbits"]`` maps each key to ``[register, index]``.

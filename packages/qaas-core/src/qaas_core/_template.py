@@ -11,7 +11,7 @@ which the adapter extracts from its own symbolic expressions (:data:`Affine`). I
 every row of a ``(circuits, parameters)`` matrix at once with numpy, in exactly that order and with each product
 and sum rounded on its own (no fused multiply-add, no blocked summation), so a circuit's numbers never depend on
 how many others are made with it. Phases then get the canonical form of every direct conversion,
-:func:`qaas_core._frames.wrap_phase` (``[−π, π]``, bit for bit), and only the slot instructions are built.
+:func:`qaas_core._frames.wrap_phase` (``(−π, π]``, bit for bit), and only the slot instructions are built.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def wrap_phases(phases: NDArray[np.float64]) -> NDArray[np.float64]:
     """:func:`qaas_core._frames.wrap_phase` of every element, bit for bit (in place; returns ``phases``).
 
     ``fmod`` is exact, and for ``π < |r| < 2π`` so is ``r ∓ 2π`` (Sterbenz), which together give the IEEE remainder;
-    the ties ``|r| = π`` (round half to even) are left to ``math.remainder`` itself.
+    the ties ``|r| = π`` (round half to even) are left to ``math.remainder`` itself; ``−π`` becomes ``π``.
     """
-    outside = np.abs(phases) > PI
+    outside = (phases <= -PI) | (phases > PI)
     if not outside.any():
         return phases
     r = np.fmod(phases[outside], TAU)
@@ -69,6 +69,7 @@ def wrap_phases(phases: NDArray[np.float64]) -> NDArray[np.float64]:
     ties = np.abs(r) == PI
     if ties.any():
         r[ties] = [math.remainder(x, TAU) for x in phases[outside][ties].tolist()]
+    r[r == -PI] = PI
     phases[outside] = r
     return phases
 

@@ -4,7 +4,7 @@ One walk over ``circuit.data``; qubits map to QPU names through tables computed 
 structs are built directly. Operation by operation:
 
 * ``r(θ, φ)`` → ``prx(θ, φ)`` (same matrix: ``R(θ, φ) = RZ(φ)·RX(θ)·RZ(−φ)``), angles in radians, the phase in
-  the canonical range of every qaas front end (:func:`qaas_core.wrap_phase`, ``[−π, π]``).
+  the canonical range of every qaas front end (:func:`qaas_core.wrap_phase`, ``(−π, π]``).
 * ``cz(a, b)`` → the device view's plan (:meth:`qaas_core.DeviceView.cz`): ``cz`` on a lattice coupling; on a star
   device, where ``a`` and ``b`` only meet through a computational resonator, the MOVE sandwich of the best route (the
   same code Cirq, PennyLane and OpenQASM 3 emit). This expansion happens here, after routing, so the transpiler never
