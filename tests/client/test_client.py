@@ -196,3 +196,66 @@ def test_token_expiry_during_a_long_poll(tmp_path: Path) -> None:
         result = job.result(timeout=120)
         assert sum(result.counts(0).values()) == 20
         assert c.tokens.access_token() != first  # refreshed, without the caller noticing
+
+
+def test_the_ledger_is_read_without_a_running_emulator(tmp_path: Path) -> None:
+    with q.QaasClient.emulator("garnet20", noise=False, data_dir=tmp_path) as emulated:
+        job = emulated.submit(bell(), 64, calibration=emulated.calibration())
+        counts = job.result(timeout=120).counts(0)
+    assert not (tmp_path / "emulator.json").exists()  # the emulator is gone
+    env = {**os.environ, "QAAS_DATA_DIR": str(tmp_path), "QAAS_PROFILE": "emulator", "COLUMNS": "200"}
+    listed = subprocess.run([sys.executable, "-m", "qaas_core.cli", "jobs", "list"], env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert job.submission_id[:8] in listed.stdout and "completed" in listed.stdout
+    shown = subprocess.run([sys.executable, "-m", "qaas_core.cli", "jobs", "result", job.submission_id, "--json"],
+                           env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["counts"][0] == counts
+    table = subprocess.run([sys.executable, "-m", "qaas_core.cli", "jobs", "result", job.submission_id], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert table.returncode == 0 and "little-endian" in table.stdout  # the bit order is said, not guessed
+
+
+@pytest.mark.parametrize(("mode", "drawn"), [("always", True), ("never", False)])
+def test_the_progress_setting_decides_whether_a_wait_draws_a_line(
+    client: q.QaasClient, capsys: pytest.CaptureFixture[str], mode: str, drawn: bool
+) -> None:
+    job = client.submit(bell(), 16, calibration=client.calibration())
+    job.progress = mode  # what QAAS_PROGRESS / the progress setting gives every job of a client
+    job.result(timeout=120)
+    err = capsys.readouterr().err
+    assert (f"job {job.heappe_job_id}: completed" in err) is drawn
+
+
+def test_the_served_emulator_prints_a_whole_token_and_writes_an_env_file(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "QAAS_DATA_DIR": str(tmp_path), "COLUMNS": "80"}
+    proc = subprocess.Popen([sys.executable, "-m", "qaas_core.cli", "emulator", "serve", "--port", str(port),
+                             "--state-dir", str(tmp_path / "state")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not any("QAAS_LEXIS_REFRESH_TOKEN=" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            lines.append(line)
+        (export,) = [line.strip() for line in lines if "QAAS_LEXIS_REFRESH_TOKEN=" in line]
+        token = export.split("QAAS_LEXIS_REFRESH_TOKEN=", 1)[1]
+        assert len(token) > 80 and " " not in token  # one line, although the terminal is 80 columns wide
+        env_file = tmp_path / "emulator.env"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600 and token in env_file.read_text()
+        # a script sources the file and reaches the emulator with the token
+        who = subprocess.run(["bash", "-c", f". {env_file} && {sys.executable} -m qaas_core.cli whoami"],
+                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert who.returncode == 0 and "alice" in who.stdout, who.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0 and not (tmp_path / "emulator.env").exists()

@@ -435,7 +435,7 @@ class QaasClient:
         tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max)
         tracker.emit(JobPhase.CREATED, heappe_job_id=info.id)
         tracker.emit(JobPhase.UPLOADED, bytes=len(data))
-        return Job(tracker, heappe, self.ledger, resource.name, report)
+        return Job(tracker, heappe, self.ledger, resource.name, report, self.settings.progress)
 
     def _record_new(self, request: RunRequest, data: bytes, resource: QuantumResource, target: HeappeTarget,
                     meta: Mapping[str, Any] | None, lease: Lease) -> LedgerEntry:  # fmt: skip
@@ -463,7 +463,7 @@ class QaasClient:
 
         job = await asyncio.to_thread(self.submit, circuits, shots, **kwargs)
         heappe = self._async_client(self.heappe.base_url)
-        return AsyncJob(job._t, heappe, self.ledger, job.resource, job.report)
+        return AsyncJob(job._t, heappe, self.ledger, job.resource, job.report, self.settings.progress)
 
     def _async_client(self, url: str) -> AsyncHEAppEClient:
         if self._async_heappe is None:
@@ -503,7 +503,7 @@ class QaasClient:
                            self.settings.poll_max)  # fmt: skip
         tracker.iqm_job_id = entry.iqm_job_id
         tracker.state = JobPhase.UPLOADED
-        return Job(tracker, heappe, self.ledger, entry.resource)
+        return Job(tracker, heappe, self.ledger, entry.resource, progress=self.settings.progress)
 
     def recover(self) -> list[Job]:
         """Handles of every unfinished job of this profile's resource in the ledger (half-done submissions are

@@ -202,8 +202,10 @@ class _JobBase:
         ledger: Ledger | None,
         resource: str,
         report: PresubmitReport | None = None,
+        progress: str = "auto",
     ) -> None:
         self._t = tracker
+        self.progress = progress  # auto | always | never: whether blocking waits draw a progress line
         self._protocol = protocol
         self._ledger = ledger
         self.resource = resource
@@ -430,8 +432,9 @@ class Job(_JobBase):
         ledger: Ledger | None,
         resource: str,
         report: PresubmitReport | None = None,
+        progress: str = "auto",
     ) -> None:
-        super().__init__(tracker, heappe.protocol, ledger, resource, report)
+        super().__init__(tracker, heappe.protocol, ledger, resource, report, progress)
         self._heappe = heappe
 
     def status(self) -> JobPhase | str:
@@ -442,8 +445,13 @@ class Job(_JobBase):
         """
         return run(self._status_flow(), self._heappe)
 
-    def wait(self, timeout: float | None = None, *, show_progress: bool = False) -> JobPhase | str:
+    def wait(self, timeout: float | None = None, *, show_progress: bool | None = None) -> JobPhase | str:
         """Wait until the job ends on the cluster; returns the latest phase.
+
+        Args:
+            timeout: longest wait in seconds (None: no limit).
+            show_progress: draw a progress line (None: as the ``progress`` setting says — on a terminal or in a
+                notebook for ``auto``).
 
         Raises:
             JobTimeoutError: not finished within ``timeout`` seconds (the job keeps running).
@@ -451,8 +459,12 @@ class Job(_JobBase):
         with self._timed(timeout), _progress_display(self, show_progress):
             return run(self._wait_flow(timeout), self._heappe)
 
-    def result(self, timeout: float | None = None, *, show_progress: bool = False) -> Result:
+    def result(self, timeout: float | None = None, *, show_progress: bool | None = None) -> Result:
         """Wait for the job and return its results (downloaded once, then served from the ledger).
+
+        Args:
+            timeout: longest wait in seconds for the whole operation (None: no limit).
+            show_progress: draw a progress line (None: as the ``progress`` setting says).
 
         Raises:
             JobFailedError: the job failed or was cancelled (with both ids and the reason).
@@ -480,8 +492,9 @@ class AsyncJob(_JobBase):
         ledger: Ledger | None,
         resource: str,
         report: PresubmitReport | None = None,
+        progress: str = "auto",
     ) -> None:
-        super().__init__(tracker, heappe.protocol, ledger, resource, report)
+        super().__init__(tracker, heappe.protocol, ledger, resource, report, progress)
         self._heappe = heappe
 
     async def status(self) -> JobPhase | str:
@@ -512,9 +525,18 @@ class AsyncJob(_JobBase):
         await arun(self._cancel_flow(), self._heappe)
 
 
+def _interactive() -> bool:
+    """A person is watching: standard error is a terminal, or this runs in a notebook kernel."""
+    import sys
+
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
 @contextlib.contextmanager
-def _progress_display(job: _JobBase, show: bool) -> Iterator[None]:
-    if not show:
+def _progress_display(job: _JobBase, show: bool | None) -> Iterator[None]:
+    if show is None:
+        show = job.progress == "always" or (job.progress == "auto" and _interactive())
+    if not show or job._cached_result() is not None:
         yield
         return
     bar = _ProgressBar(job)
@@ -528,10 +550,11 @@ class _ProgressBar:
     """A rich progress display of a job's events (terminal or notebook)."""
 
     def __init__(self, job: _JobBase) -> None:
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                                  TimeElapsedColumn(), transient=False)  # fmt: skip
+                                  TimeElapsedColumn(), transient=False, console=Console(stderr=True))  # fmt: skip
         self._progress.start()
         self._task = self._progress.add_task(f"job {job.heappe_job_id}: {job.state}", total=None)
         self._job = job

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+BIT_ORDER = (
+    "bits: the keys in the order shown, each key's bits in the order of its measured qubits (first qubit leftmost); "
+    "Qiskit prints the same counts little-endian (first clbit rightmost)"
+)
+
 
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
@@ -196,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.no_wait:
             sys.stdout.write(job.submission_id + "\n")
             return 0
-        result = job.result(timeout=args.timeout, show_progress=sys.stderr.isatty())
+        result = job.result(timeout=args.timeout)  # a progress line on a terminal (QAAS_PROGRESS decides)
     return _print_counts(result, args.json)
 
 
@@ -210,7 +215,8 @@ def _print_counts(result: Any, as_json: bool) -> int:
     from rich.table import Table
 
     for i, circuit in enumerate(result.circuits):
-        table = Table(title=_text(circuit.name, f": {circuit.shots} shots, keys {list(circuit.keys)}"))
+        table = Table(title=_text(circuit.name, f": {circuit.shots} shots, keys {list(circuit.keys)}"),
+                      caption=_text(BIT_ORDER))  # fmt: skip
         table.add_column("bits")
         table.add_column("count", justify="right")
         for bits, count in sorted(result.counts(i).items(), key=lambda kv: -kv[1])[:32]:
@@ -219,37 +225,61 @@ def _print_counts(result: Any, as_json: bool) -> int:
     return 0
 
 
+def _ledger(args: argparse.Namespace) -> Any:
+    """The job ledger of the profile's data directory; reading it needs no service (not even a running emulator)."""
+    from qaas_core._config import data_dir, load_settings
+    from qaas_core._ledger import Ledger
+
+    try:
+        directory = load_settings(args.profile).data_dir
+    except ConfigurationError:  # e.g. the emulator profile while no emulator runs: its ledger is still there
+        directory = data_dir()
+    return Ledger(directory / "ledger.sqlite3")
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    ledger = _ledger(args)
+    if args.action == "list":
+        table = Table(title="qaas jobs (newest first)")
+        for col in ("submission", "HEAppE", "IQM job", "resource", "state", "circuits", "shots", "created"):
+            table.add_column(col)
+        for e in ledger.list(state=args.state, limit=args.limit):
+            table.add_row(*_cells(e.submission_id[:8], e.heappe_job_id or "-", (e.iqm_job_id or "-")[:8],
+                                  e.resource, e.state, e.circuits, e.shots, str(e.created)[:19]))  # fmt: skip
+        _console().print(table)
+        return 0
+    if not args.id:
+        raise ValidationError(f"`qaas jobs {args.action}` needs a job id (submission, HEAppE or IQM id)")
+    entry = ledger.get(args.id)
+    stored = ledger.load_result(entry.submission_id)
+    if args.action == "result" and stored is not None:  # downloaded once: served from the ledger, offline
+        from qaas_core._result import Result, decode_result
+
+        return _print_counts(Result(decode_result(stored), heappe_job_id=entry.heappe_job_id), args.json)
+    if args.action == "show" and entry.is_terminal:
+        _show_entry(entry, entry.state)
+        return 0
     with _client(args) as client:
-        if args.action == "list":
-            table = Table(title="qaas jobs (newest first)")
-            for col in ("submission", "HEAppE", "IQM job", "resource", "state", "circuits", "shots", "created"):
-                table.add_column(col)
-            for e in client.jobs(state=args.state, limit=args.limit):
-                table.add_row(*_cells(e.submission_id[:8], e.heappe_job_id or "-", (e.iqm_job_id or "-")[:8],
-                                      e.resource, e.state, e.circuits, e.shots, str(e.created)[:19]))  # fmt: skip
-            _console().print(table)
-            return 0
-        if not args.id:
-            raise ValidationError(f"`qaas jobs {args.action}` needs a job id (submission, HEAppE or IQM id)")
         job = client.retrieve(args.id)
         if args.action == "show":
-            entry = client.ledger.get(args.id)
-            state = job.status() if not entry.is_terminal else entry.state
-            for key, value in {**entry.__dict__, "live state": state}.items():
-                if key != "meta":
-                    _console().print(_text(f"{key:>20}: ", value))
+            _show_entry(entry, job.status())
             return 0
         if args.action == "wait":
-            _console().print(_text(job.wait(timeout=args.timeout, show_progress=sys.stderr.isatty())))
+            _console().print(_text(job.wait(timeout=args.timeout)))
             return 0
         if args.action == "result":
             return _print_counts(job.result(timeout=args.timeout), args.json)
         job.cancel()
         _console().print(_text(f"cancelled {job.submission_id} (HEAppE job {job.heappe_job_id})"))
         return 0
+
+
+def _show_entry(entry: Any, state: object) -> None:
+    for key, value in {**entry.__dict__, "live state": state}.items():
+        if key != "meta":
+            _console().print(_text(f"{key:>20}: ", value))
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:

@@ -75,11 +75,12 @@ class QaaSJob(JobV1):  # type: ignore[misc]
         """
         raise q.ValidationError(f"job {self.job_id()} was submitted by QaaSBackend.run(); it cannot be submitted again")
 
-    def result(self, timeout: float | None = None) -> Result:
+    def result(self, timeout: float | None = None, *, show_progress: bool | None = None) -> Result:
         """Wait for the job and return its results (downloaded once, then kept).
 
         Args:
             timeout: Longest wait in seconds (None: no limit).
+            show_progress: Draw a progress line (None: on a terminal or in a notebook, or as ``QAAS_PROGRESS`` says).
 
         Raises:
             JobFailedError: the job failed or was cancelled (both ids, the state and the reason).
@@ -87,7 +88,7 @@ class QaaSJob(JobV1):  # type: ignore[misc]
             PayloadError: the result does not match the submitted circuits.
         """
         if self._result is None:
-            native = self._job.result(timeout)
+            native = self._job.result(timeout, show_progress=show_progress)
             backend: QaaSBackend = self.backend()
             self._result = to_qiskit_result(
                 native,
@@ -120,12 +121,12 @@ class QaaSJob(JobV1):  # type: ignore[misc]
         if self._failure is not None:
             return _STATUS.get(self._failure.state, JobStatus.ERROR)
         try:
-            self._job.wait(timeout=0)
+            self._job.wait(timeout=0, show_progress=False)
         except q.JobTimeoutError:
             return _STATUS.get(self._job.state, JobStatus.RUNNING)
         # the cluster side has ended: whether it succeeded is in the result document
         try:
-            self.result(timeout=60)
+            self.result(timeout=60, show_progress=False)
         except q.JobFailedError as exc:
             self._failure = exc
             return _STATUS.get(exc.state, JobStatus.ERROR)

@@ -140,8 +140,12 @@ def serve_forever(device: str, port: int, state_dir: Path | None, *, noise: bool
         for key in ("auth_url", "userorg_url", "heappe_url", "iqm_url", "state_dir"):
             console.print(f"  {key:<12} {info[key]}")
         console.print(f"  project      {DEMO_PROJECT}   resource {DEMO_RESOURCE}   user {DEMO_USER}")
+        env_file = directory / "emulator.env"
+        export = f"export QAAS_PROFILE=emulator QAAS_LEXIS_REFRESH_TOKEN={offline['refresh_token']}"
+        write_atomic(env_file, (export + "\n").encode())  # 0600: it holds a token
         console.print("Use it from another shell with the `emulator` profile, e.g.:")
-        console.print(f"  export QAAS_PROFILE=emulator QAAS_LEXIS_REFRESH_TOKEN={offline['refresh_token']}")
+        console.print(f"  . {env_file}    # or:", soft_wrap=True)
+        console.print(f"  {export}", soft_wrap=True)  # never wrapped: a pasted token must stay whole
         console.print("  qaas backends && qaas run bell.qasm --shots 1000")
         approve = f"{info['url']}/auth/realms/{server.config.realm}/device"
         console.print(f"(or `qaas --profile emulator login`, approving at {approve}). "
@@ -155,4 +159,6 @@ def serve_forever(device: str, port: int, state_dir: Path | None, *, noise: bool
             console.print("stopping")
     finally:
         emulator.stop()
+        with contextlib.suppress(OSError):
+            (directory / "emulator.env").unlink()
     return 0
