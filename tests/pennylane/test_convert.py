@@ -177,6 +177,24 @@ def test_star_device_plays_cz_as_a_move_sandwich() -> None:
     np.testing.assert_allclose(final_probs(native), [0.5, 0, 0, 0.5], atol=1e-12)
 
 
+@pytest.mark.parametrize("profile", ["deneb6", "vlq24"])
+def test_star_device_cz_is_the_device_views_plan_whatever_the_wire_order(profile: str) -> None:
+    dev = _device(profile, wires=2)
+    view = q.DeviceView(dev.calibration)
+    plans = []
+    for wires in ([0, 1], [1, 0]):
+
+        def cz(wires: list[int] = wires) -> Any:
+            qml.CZ(wires)
+            return qml.probs(wires=[0, 1])
+
+        (native,) = _compile(dev, cz)
+        a, b = (native.metadata or {})["layout"]["0"], (native.metadata or {})["layout"]["1"]
+        plans.append(native.instructions[:3])
+        assert native.instructions[:3] == view.cz(a, b) == view.cz(b, a)
+    assert plans[0] == plans[1]
+
+
 def test_layout_picks_the_best_qubit_for_a_single_wire() -> None:
     dev = _device("garnet20", wires=1)
     cal = dev.calibration

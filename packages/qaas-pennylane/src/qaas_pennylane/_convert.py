@@ -11,9 +11,10 @@ How it becomes native operations:
   The IQM format has no ``rz``: each qubit carries a Z frame ``z`` (the logical state is ``RZ(z)`` applied to the
   physical one), and since ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ − λ)``, a logical ``PRX(θ, φ)`` is played as
   ``PRX(θ, φ − z)``. ``cz`` commutes with the frames, and a measurement in the Z basis ignores them.
-* **CZ** between coupled qubits is a ``cz`` (or, on star devices, the MOVE sandwich ``move(b,R) cz(a,R)
-  move(b,R)`` from :meth:`qaas_core.Calibration.resonator_for`). Between uncoupled qubits, one operand is carried
-  along a shortest path with SWAPs first (three CNOTs, two when the target qubit was never used).
+* **CZ** between coupled qubits is the core device view's plan (:meth:`qaas_core.DeviceView.cz`): a ``cz``, or on
+  star devices the MOVE sandwich of the best route — the code every qaas front end emits for that CZ. Between
+  uncoupled qubits, one operand is carried along a shortest path of the view's routing graph with SWAPs first (three
+  CNOTs, two when the target qubit was never used).
   **CNOT** is ``H·CZ·H`` on the target; the Hadamards merge into the neighbouring single-qubit gates.
 * **SWAP** is free: it relabels which physical qubit holds which wire.
 * **Mid-circuit measurements** are ``measure`` instructions with their own key; ``reset=True`` adds a ``cc_prx``
@@ -57,7 +58,6 @@ Mat = tuple[complex, complex, complex, complex]
 """A 2×2 matrix, row-major."""
 
 _EPS: Final = 1e-10
-_TWO_PI: Final = 2 * math.pi
 _R2: Final = 1 / math.sqrt(2)
 _I2: Final[Mat] = (1, 0, 0, 1)
 _H: Final[Mat] = (_R2, _R2, _R2, -_R2)
@@ -185,7 +185,7 @@ def _as_prx(m: Mat) -> tuple[float, float, float]:
     c, d = c / root, d / root
     rc, rd = abs(c), abs(d)
     if rc < _EPS * max(rd, 1.0):
-        return 0.0, 0.0, math.remainder(2 * _arg(d), _TWO_PI)
+        return 0.0, 0.0, q.wrap_phase(2 * _arg(d))
     theta = 2 * math.atan2(rc, rd)
     if rd < _EPS * rc:  # θ = π: only α − γ matters; take α + γ = 0
         gamma = -_arg(c)
@@ -193,7 +193,7 @@ def _as_prx(m: Mat) -> tuple[float, float, float]:
     else:
         gamma = _arg(d) - _arg(c)
         total = 2 * _arg(d)
-    return theta, math.remainder(math.pi / 2 - gamma, _TWO_PI), math.remainder(total, _TWO_PI)
+    return theta, q.wrap_phase(math.pi / 2 - gamma), q.wrap_phase(total)
 
 
 # -- the native instruction stream ----------------------------------------------------------------------------
@@ -261,7 +261,7 @@ class _Emitter:
         z = self.frame.get(qubit, 0.0)
         theta, phase, lam = self._in_frame(qubit, m)
         # m·RZ(z) = RZ(lam)·PRX(theta, phase) = RZ(z)·[RZ(lam - z)·PRX(theta, phase)]: play the bracket
-        residual = math.remainder(lam - z, _TWO_PI)
+        residual = q.wrap_phase(lam - z)
         fb = {"feedback_qubit": feedback_qubit, "feedback_key": feedback_key}
         if theta > _EPS:
             self.out.append(q.cc_prx(qubit, theta, phase, **fb))

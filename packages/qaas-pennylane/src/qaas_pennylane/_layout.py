@@ -1,9 +1,9 @@
-"""Where logical wires live on the QPU: the routing view of a calibration and the choice of an initial layout.
+"""Where logical wires live on the QPU: layout costs on top of the core's device view, and the choice of an initial
+layout.
 
-:class:`Topology` turns a :class:`qaas_core.Calibration` into what placement and routing need: the usable qubits
-(those with calibrated ``prx`` and ``measure``), which pairs can take a CZ, the native instructions for that CZ (a
-direct ``cz``, or a MOVE sandwich through a computational resonator on star devices), per-qubit and per-pair costs
-from the calibrated fidelities and readout errors, and shortest paths for SWAP routing.
+:class:`Topology` adds to a :class:`qaas_core.DeviceView` (usable qubits, couplings, the native instructions of a CZ
+— a direct ``cz`` or the MOVE sandwich of star devices —, shortest paths for SWAP routing) what placement needs:
+per-qubit and per-pair costs from the calibrated fidelities and readout errors.
 
 :func:`choose_layout` places the *slots* of a circuit (its wires before any SWAP relabelling) on physical qubits.
 It first searches for an embedding in which every interacting pair is coupled (a bounded branch-and-bound search
@@ -36,9 +36,10 @@ def _cost(fidelity: float | None, default: float) -> float:
 
 
 class Topology:
-    """The routing view of one calibration.
+    """The placement view of one calibration: the core's device view plus layout costs.
 
     Attributes:
+        view: the :class:`qaas_core.DeviceView` of the calibration (couplings, CZ plans, routing graph).
         calibration_set_id: the calibration set this view was built from.
         qubits: usable qubits (calibrated ``prx`` and ``measure``), in the calibration's order.
         neighbours: qubit -> qubits it can take a CZ with (directly or through a resonator).
@@ -49,83 +50,38 @@ class Topology:
 
     def __init__(self, calibration: q.Calibration) -> None:
         cal = calibration
+        self.view = view = q.DeviceView(cal)
         self.calibration_set_id = cal.calibration_set_id
-        prx = {locus[0] for locus in cal.loci("prx")}
-        measured = {c for locus in cal.loci("measure") for c in locus}
-        self.qubits: tuple[str, ...] = tuple(x for x in cal.qubits if x in prx and x in measured)
-        usable = set(self.qubits)
-        self.feedback: frozenset[str] = frozenset(locus[0] for locus in cal.loci("cc_prx"))
-        self.resettable: frozenset[str] = frozenset(c for locus in cal.loci("reset") for c in locus)
+        self.qubits: tuple[str, ...] = view.qubits
+        self.feedback: frozenset[str] = frozenset(view.calibrated("cc_prx"))
+        self.resettable: frozenset[str] = frozenset(view.calibrated("reset"))
         self.qubit_cost: dict[str, float] = {}
         for x in self.qubits:
             readout = cal.metrics.readout_error.get(x)
             err = _DEFAULT_READOUT_ERROR if readout is None else (readout[0] + readout[1]) / 2
             self.qubit_cost[x] = _cost(cal.fidelity("prx", (x,)), _DEFAULT_1Q_FIDELITY) + _cost(1.0 - err, 0.98)
-        self._cz: dict[tuple[str, str], tuple[q.Instruction, ...]] = {}
         self._pair_cost: dict[tuple[str, str], float] = {}
-        direct = {frozenset(locus) for locus in cal.loci("cz")}
-        for a, b in cal.coupling_graph():
-            if a not in usable or b not in usable:
-                continue
-            cost = _cost(cal.fidelity("cz", (a, b)), _DEFAULT_CZ_FIDELITY)
-            self._pair_cost[a, b] = self._pair_cost[b, a] = cost
-            if frozenset((a, b)) in direct:
-                self._cz[a, b] = (q.cz(a, b),)
-                self._cz[b, a] = (q.cz(b, a),)
-                continue
-            plan = self._move_plan(cal, a, b)
-            self._cz[a, b] = self._cz[b, a] = plan
-        self.neighbours: dict[str, frozenset[str]] = {x: frozenset() for x in self.qubits}
-        for a, b in self._pair_cost:
-            self.neighbours[a] = self.neighbours[a] | {b}
-        self._parents: dict[str, dict[str, str | None]] = {}
-
-    @staticmethod
-    def _move_plan(cal: q.Calibration, a: str, b: str) -> tuple[q.Instruction, ...]:
-        """The cheaper MOVE sandwich for a CZ between qubits ``a`` and ``b`` on a star device."""
-        options: list[tuple[float, int, tuple[q.Instruction, ...]]] = []
-        for stay, mover in ((a, b), (b, a)):
-            resonator = cal.resonator_for(stay, mover)
-            if resonator is None:
-                continue
-            f_move = cal.fidelity("move", (mover, resonator))
-            f_cz = cal.fidelity("cz", (stay, resonator))
-            fidelity = (f_move if f_move is not None else 0.99) ** 2 * (f_cz if f_cz is not None else 0.99)
-            plan = (q.move(mover, resonator), q.cz(stay, resonator), q.move(mover, resonator))
-            options.append((-fidelity, len(options), plan))
-        if not options:  # pragma: no cover - coupling_graph() only lists pairs that have one of the two
-            raise LayoutError(f"no CZ route between {a} and {b}")
-        return min(options)[2]
+        for a, b in view.couplings:
+            self._pair_cost[a, b] = self._pair_cost[b, a] = _cost(view.cz_fidelity(a, b), _DEFAULT_CZ_FIDELITY)
+        self.neighbours: dict[str, frozenset[str]] = {x: frozenset(view.neighbours(x)) for x in self.qubits}
 
     def coupled(self, a: str, b: str) -> bool:
         """Whether a CZ between ``a`` and ``b`` needs no routing."""
-        return (a, b) in self._cz
+        return self.view.coupled(a, b)
 
     def cz(self, a: str, b: str) -> tuple[q.Instruction, ...]:
-        """Native instructions of a CZ between coupled qubits ``a`` and ``b``.
+        """Native instructions of a CZ between coupled qubits ``a`` and ``b`` (the device view's plan).
 
         Raises:
             KeyError: the qubits are not coupled.
         """
-        return self._cz[a, b]
+        if not self.view.coupled(a, b):
+            raise KeyError((a, b))
+        return self.view.cz(a, b)
 
     def pair_cost(self, a: str, b: str) -> float:
         """``-log`` of the CZ fidelity between coupled qubits (infinite if they are not coupled)."""
         return self._pair_cost.get((a, b), math.inf)
-
-    def _bfs(self, source: str) -> dict[str, str | None]:
-        parents = self._parents.get(source)
-        if parents is None:
-            parents = {source: None}
-            todo = deque([source])
-            while todo:
-                node = todo.popleft()
-                for nxt in sorted(self.neighbours[node], key=self.qubits.index):
-                    if nxt not in parents:
-                        parents[nxt] = node
-                        todo.append(nxt)
-            self._parents[source] = parents
-        return parents
 
     def path(self, a: str, b: str) -> list[str]:
         """A shortest coupling path from ``a`` to ``b`` (both included).
@@ -133,27 +89,14 @@ class Topology:
         Raises:
             LayoutError: ``b`` cannot be reached from ``a``.
         """
-        parents = self._bfs(b)
-        if a not in parents:
-            raise LayoutError(f"qubits {a} and {b} are not connected on this QPU")
-        out = [a]
-        node: str | None = parents[a]
-        while node is not None:
-            out.append(node)
-            node = parents[node]
-        return out
+        try:
+            return self.view.path(a, b)
+        except q.CalibrationError as exc:
+            raise LayoutError(f"qubits {a} and {b} are not connected on this QPU") from exc
 
     def distance(self, a: str, b: str) -> int:
         """Number of couplings on a shortest path from ``a`` to ``b`` (a large number if unreachable)."""
-        parents = self._bfs(b)
-        if a not in parents:
-            return 10**6
-        hops = 0
-        node: str | None = a
-        while parents[node] is not None:  # type: ignore[index]
-            node = parents[node]  # type: ignore[index]
-            hops += 1
-        return hops
+        return self.view.distance(a, b)
 
 
 def _slot_order(n_slots: int, adjacency: Sequence[dict[int, int]]) -> list[int]:
