@@ -8,9 +8,11 @@ How it becomes native operations:
 
 * **Single-qubit gates** on a qubit are multiplied into one pending 2×2 unitary, which is emitted (when a
   two-qubit gate, a measurement or a barrier needs the qubit) as at most one ``prx`` plus a *virtual* Z rotation.
-  The IQM format has no ``rz``: each qubit carries a Z frame ``z`` (the logical state is ``RZ(z)`` applied to the
-  physical one), and since ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ − λ)``, a logical ``PRX(θ, φ)`` is played as
-  ``PRX(θ, φ − z)``. ``cz`` commutes with the frames, and a measurement in the Z basis ignores them.
+  The IQM format has no ``rz``: each qubit carries a Z frame ``z`` (a :class:`qaas_core.Frames`; the logical state
+  is ``RZ(z)`` applied to the physical one). The pending unitary ``RZ(λ)·PRX(θ, φ)`` is played as
+  ``PRX(θ, φ − z)`` and its ``RZ(λ)`` joins the frame, since ``PRX(θ, φ)·RZ(z) = RZ(z)·PRX(θ, φ − z)`` — frame
+  arithmetic on angles, as in every other qaas front end, so the phases are the same numbers. ``cz`` commutes with the
+  frames, and a measurement in the Z basis ignores them.
 * **CZ** between coupled qubits is the core device view's plan (:meth:`qaas_core.DeviceView.cz`): a ``cz``, or on
   star devices the MOVE sandwich of the best route — the code every qaas front end emits for that CZ. Between
   uncoupled qubits, one operand is carried along a shortest path of the view's routing graph with SWAPs first (three
@@ -19,8 +21,8 @@ How it becomes native operations:
 * **SWAP** is free: it relabels which physical qubit holds which wire.
 * **Mid-circuit measurements** are ``measure`` instructions with their own key; ``reset=True`` adds a ``cc_prx``
   flip conditioned on the outcome. A ``qml.cond`` on one measurement becomes ``cc_prx`` pulses: the conditional
-  unitary ``U`` (taken into the current frame) is ``RZ(λ)·PRX(θ, φ)``, played as ``cc_prx(θ, φ)`` and, for the
-  residual ``RZ(λ)`` that a frame cannot absorb in only one branch, ``cc_prx(π, 0)·cc_prx(π, λ/2)``. A condition
+  unitary ``U = RZ(λ)·PRX(θ, φ)`` is played as ``cc_prx(θ, φ − z)`` and, for the residual ``RZ(λ)`` that a frame
+  cannot absorb in only one branch, ``cc_prx(π, 0)·cc_prx(π, λ/2)``. A condition
   on outcome 0 applies ``U`` and then ``U†`` if the outcome was 1.
 * The wires the tape measures are read by one final ``measure`` under the key :data:`MEASURE_KEY`, in the order
   of :attr:`Conversion.measured`; trailing single-qubit gates on qubits that are not measured are dropped.
@@ -170,6 +172,27 @@ def matrix_2x2(op: Any) -> Mat:
     return (complex(mat[0, 0]), complex(mat[0, 1]), complex(mat[1, 0]), complex(mat[1, 1]))
 
 
+_Z_FIXED: Final[dict[str, float]] = {"PauliZ": math.pi, "S": math.pi / 2, "T": math.pi / 4}
+_Z_PARAMETRIC: Final = frozenset({"RZ", "PhaseShift", "U1"})
+
+
+def z_angle(op: Any) -> float | None:
+    """``λ`` if ``op`` is ``RZ(λ)`` up to a global phase (``RZ``, ``PhaseShift``, ``U1``, ``Z``, ``S``, ``T`` and their
+    adjoints), else None: such a gate on a qubit with nothing pending is a pure frame change, exact in angles."""
+    name = op.name
+    if name in _Z_FIXED:
+        return _Z_FIXED[name]
+    if name in _Z_PARAMETRIC:
+        try:
+            return float(op.data[0])
+        except TypeError:
+            return None  # broadcast or symbolic: matrix_2x2 reports it
+    if name.startswith("Adjoint("):
+        inner = z_angle(op.base)
+        return None if inner is None else -inner
+    return None
+
+
 def _arg(z: complex) -> float:
     return math.atan2(z.imag, z.real)
 
@@ -202,14 +225,22 @@ def _as_prx(m: Mat) -> tuple[float, float, float]:
 class _Emitter:
     """Native instructions on physical qubits, with pending single-qubit unitaries and virtual Z frames."""
 
-    __slots__ = ("frame", "out", "pending", "topology", "touched")
+    __slots__ = ("frames", "out", "pending", "topology", "touched")
 
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self.out: list[q.Instruction] = []
-        self.frame: dict[str, float] = {}
+        self.frames = q.Frames()
         self.pending: dict[str, Mat] = {}
         self.touched: set[str] = set()
+
+    def rotate(self, qubit: str, angle: float) -> None:
+        """``RZ(angle)``: into the frame when nothing is pending on ``qubit`` (exact), else queued like any gate."""
+        if qubit in self.pending:
+            self.apply(qubit, _rz(angle))
+        else:
+            self.frames.rotate(qubit, angle)
+            self.touched.add(qubit)
 
     def apply(self, qubit: str, m: Mat) -> None:
         """Queue a single-qubit unitary (applied after everything queued before)."""
@@ -218,11 +249,9 @@ class _Emitter:
         self.touched.add(qubit)
 
     def _in_frame(self, qubit: str, m: Mat) -> tuple[float, float, float]:
-        z = self.frame.get(qubit, 0.0)
-        if z:
-            e0, e1 = cmath.exp(-0.5j * z), cmath.exp(0.5j * z)
-            m = (m[0] * e0, m[1] * e1, m[2] * e0, m[3] * e1)  # m·RZ(z)
-        return _as_prx(m)
+        """``(θ, φ − z, λ)`` for ``m = RZ(λ)·PRX(θ, φ)``: ``m·RZ(z) = RZ(z)·RZ(λ)·PRX(θ, φ − z)``."""
+        theta, phase, lam = _as_prx(m)
+        return theta, self.frames.phase(qubit, phase), lam
 
     def flush(self, qubit: str) -> None:
         """Play the pending unitary of ``qubit``: at most one ``prx``, the rest goes into its frame."""
@@ -232,7 +261,7 @@ class _Emitter:
         theta, phase, lam = self._in_frame(qubit, m)
         if theta > _EPS:
             self.out.append(q.prx(qubit, theta, phase))
-        self.frame[qubit] = lam
+        self.frames.rotate(qubit, lam)
 
     def cz(self, a: str, b: str) -> None:
         """A CZ between coupled physical qubits."""
@@ -258,10 +287,8 @@ class _Emitter:
     def conditional(self, qubit: str, m: Mat, feedback_qubit: str, feedback_key: str) -> None:
         """Apply ``m`` to ``qubit`` only if the measurement under ``feedback_key`` gave 1 (frames stay put)."""
         self.flush(qubit)
-        z = self.frame.get(qubit, 0.0)
-        theta, phase, lam = self._in_frame(qubit, m)
-        # m·RZ(z) = RZ(lam)·PRX(theta, phase) = RZ(z)·[RZ(lam - z)·PRX(theta, phase)]: play the bracket
-        residual = q.wrap_phase(lam - z)
+        theta, phase, residual = self._in_frame(qubit, m)
+        # m·RZ(z) = RZ(z)·[RZ(residual)·PRX(theta, phase)]: play the bracket
         fb = {"feedback_qubit": feedback_qubit, "feedback_key": feedback_key}
         if theta > _EPS:
             self.out.append(q.cc_prx(qubit, theta, phase, **fb))
@@ -425,7 +452,11 @@ class Converter:
             else:
                 if len(op.wires) != 1:
                     raise QaasDeviceError(f"{op!r} is not a native operation of the device (preprocess the tape)")
-                em.apply(wmap[op.wires[0]], matrix_2x2(op))
+                angle = z_angle(op)
+                if angle is None:
+                    em.apply(wmap[op.wires[0]], matrix_2x2(op))
+                else:
+                    em.rotate(wmap[op.wires[0]], angle)
 
         if measured:
             em.measure([wmap[w] for w in measured], MEASURE_KEY)
