@@ -1,4 +1,5 @@
-"""Shared test setup: the network is off except loopback."""
+"""Shared test setup: the network is off except loopback; the emulator fixtures (``qaas_clock``, ``qaas_emulator``)
+come from the plugin qaas-core ships, also where the installed metadata predates its entry point."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import socket
 from typing import Any
 
 import pytest
+
+pytest_plugins = ["qaas_core.emulator.pytest_plugin"]
 
 _real_connect = socket.socket.connect
 

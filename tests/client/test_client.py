@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 import qaas_core as q
+from qaas_core.emulator import FakeClock
 
 HALF = math.pi / 2
 BELL_QASM = """OPENQASM 3.0;
@@ -188,14 +190,31 @@ def test_cancel(tmp_path: Path) -> None:
         assert info.value.state == "cancelled"
 
 
-def test_token_expiry_during_a_long_poll(tmp_path: Path) -> None:
-    with q.QaasClient.emulator("garnet20", noise=False, data_dir=tmp_path, access_token_seconds=3,
-                               iqm_queue_seconds=8.0) as c:  # fmt: skip
-        first = c.tokens.access_token()
-        job = c.submit(bell(), 20, calibration=q.load_profile("garnet20"))
+def test_token_expiry_during_a_long_poll(client: q.QaasClient, clock: FakeClock) -> None:
+    # the emulator and the client's token manager share one clock; every status poll comes one access-token
+    # lifetime (300 s) after the one before, so each finds the previous token expired
+    first = client.tokens.access_token()
+    job = client.submit(bell(), 20, calibration=q.load_profile("garnet20"))
+    polls: list[tuple[str, int]] = []
+
+    def an_access_token_lifetime_later(response: httpx.Response) -> None:
+        if response.request.url.path.endswith("/CurrentInfoForJob"):
+            polls.append((response.request.headers["Authorization"], response.status_code))
+            clock.advance(301)
+
+    hooks = client.http.event_hooks["response"]
+    hooks.append(an_access_token_lifetime_later)
+    try:
         result = job.result(timeout=120)
-        assert sum(result.counts(0).values()) == 20
-        assert c.tokens.access_token() != first  # refreshed, without the caller noticing
+    finally:
+        hooks.remove(an_access_token_lifetime_later)
+    assert sum(result.counts(0).values()) == 20
+    assert client.tokens.access_token() != first  # refreshed, without the caller noticing
+    tokens = [token for token, _status in polls]
+    assert len(tokens) >= 2 and len(set(tokens)) == len(tokens)  # a new token for every poll, before it was
+    assert {status for _token, status in polls} == {200}  # needed: no poll was refused
+    stale = client.http.get(f"{client.emulator_url}/userorg/api/Project", headers={"Authorization": f"Bearer {first}"})
+    assert stale.status_code == 401  # the first token has expired for the emulator too
 
 
 def test_the_ledger_is_read_without_a_running_emulator(tmp_path: Path) -> None:

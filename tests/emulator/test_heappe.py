@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("cryptography")
 pytest.importorskip("starlette")
 
-from qaas_core.emulator import EmulatorConfig, EmulatorServer
+from qaas_core.emulator import EmulatorConfig, EmulatorServer, FakeClock
 from qaas_core.emulator._heappe import HEAppE
 
 OIDC = "/auth/realms/lexis/protocol/openid-connect"
@@ -452,16 +452,17 @@ def test_lexis_token_authentication_errors(api: Api) -> None:
     problem(unknown, 401, "Session Code Authentication Problem")
 
 
-def test_session_codes_slide_and_expire(tmp_path: Path, worker: tuple[str, ...]) -> None:
-    with EmulatorServer(make_config(tmp_path, worker, session_expiry_seconds=0.8)) as emu:
+def test_session_codes_slide_and_expire(tmp_path: Path, worker: tuple[str, ...], qaas_clock: FakeClock) -> None:
+    with EmulatorServer(make_config(tmp_path, worker, clock=qaas_clock)) as emu:
+        assert emu.config.session_expiry_seconds == 900
         api = Api(emu.url)
         try:
             sc = api.session()
-            for _ in range(4):  # used every 0.4 s: alive for 1.6 s although the expiry is 0.8 s
-                time.sleep(0.4)
+            for _ in range(4):  # used every 600 s: alive for 2400 s although the expiry is 900 s
+                qaas_clock.advance(600)
                 assert api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc}).status_code == 200
             assert api.session() == sc  # re-authenticating while valid gives the same code
-            time.sleep(1.0)
+            qaas_clock.advance(901)
             expired = api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc})
             problem(expired, 401, "Session Code Authentication Problem")
             fresh = api.session()

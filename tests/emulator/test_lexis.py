@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from qaas_core.emulator import EmulatorConfig, EmulatorServer
+from qaas_core.emulator import EmulatorConfig, EmulatorServer, FakeClock
 from qaas_core.emulator._lexis import Lexis
 
 REALM = "/auth/realms/lexis"
@@ -68,8 +68,14 @@ def make_config(state_dir: Path, **settings: Any) -> EmulatorConfig:
 
 
 @pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    with EmulatorServer(make_config(tmp_path_factory.mktemp("lexis"))) as server:
+def clock() -> FakeClock:
+    """The module emulator's clock: tests advance it past lifetimes instead of sleeping through them."""
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory, clock: FakeClock) -> Iterator[EmulatorServer]:
+    with EmulatorServer(make_config(tmp_path_factory.mktemp("lexis"), clock=clock)) as server:
         yield server
 
 
@@ -97,7 +103,9 @@ def test_discovery_names_every_endpoint_under_the_issuer(emu: EmulatorServer, cl
     assert unknown.json()["error"]
 
 
-def test_password_grant_gives_rs256_tokens_the_jwks_verifies(emu: EmulatorServer, client: httpx.Client) -> None:
+def test_password_grant_gives_rs256_tokens_the_jwks_verifies(
+    emu: EmulatorServer, client: httpx.Client, clock: FakeClock
+) -> None:
     answer = password_login(client, scope="openid")
     assert answer.status_code == 200
     body = answer.json()
@@ -114,7 +122,7 @@ def test_password_grant_gives_rs256_tokens_the_jwks_verifies(emu: EmulatorServer
     assert "portal" in claims["aud"]
     assert set(claims["scope"].split()) >= {"openid", "profile", "email"}
     assert 300 <= claims["exp"] - claims["iat"] <= 301
-    assert abs(claims["iat"] - time.time()) < 5
+    assert abs(claims["iat"] - clock()) < 5  # issued now, by the emulator's clock
     assert verify_rs256(body["refresh_token"], jwks)["typ"] == "Refresh"
     assert verify_rs256(body["id_token"], jwks)["aud"] == "qaas"
     # a tampered token does not verify
@@ -243,16 +251,16 @@ def test_logout_revokes_the_session(client: httpx.Client) -> None:
     assert again.status_code == 400
 
 
-def test_device_flow_pending_slow_down_approve(emu: EmulatorServer, client: httpx.Client) -> None:
+def test_device_flow_pending_slow_down_approve(emu: EmulatorServer, client: httpx.Client, clock: FakeClock) -> None:
     lexis = lexis_of(emu)
-    lexis.device_poll_interval = 0.3
+    lexis.device_poll_interval = 5.0  # Keycloak's: the fake clock makes waiting it out free
     start = client.post(OIDC + "/auth/device", data={"client_id": "qaas", "scope": "openid offline_access"})
     assert start.status_code == 200
     device = start.json()
     assert device["verification_uri"] == f"{emu.url}{REALM}/device"
     assert device["verification_uri_complete"].endswith("user_code=" + device["user_code"])
     assert device["expires_in"] == 600
-    assert device["interval"] == pytest.approx(0.3)
+    assert device["interval"] == 5
     poll = {"grant_type": DEVICE_GRANT, "client_id": "qaas", "device_code": device["device_code"]}
 
     pending = client.post(OIDC + "/token", data=poll)
@@ -260,6 +268,9 @@ def test_device_flow_pending_slow_down_approve(emu: EmulatorServer, client: http
     assert pending.json()["error"] == "authorization_pending"
     too_fast = client.post(OIDC + "/token", data=poll)
     assert too_fast.json()["error"] == "slow_down"
+    clock.advance(4.5)
+    still_too_fast = client.post(OIDC + "/token", data=poll)  # 4.5 s after the last poll, which counts too
+    assert still_too_fast.json()["error"] == "slow_down"
 
     page = client.get(device["verification_uri_complete"])
     assert page.status_code == 200
@@ -272,13 +283,13 @@ def test_device_flow_pending_slow_down_approve(emu: EmulatorServer, client: http
     assert approved.status_code == 200
     assert approved.json() == {"status": "approved"}
 
-    time.sleep(0.35)
+    clock.advance(5)
     tokens = client.post(OIDC + "/token", data=poll)
     assert tokens.status_code == 200
     body = tokens.json()
     assert claims_of(body["access_token"])["preferred_username"] == "alice"
     assert claims_of(body["refresh_token"])["typ"] == "Offline"
-    time.sleep(0.35)
+    clock.advance(5)
     used = client.post(OIDC + "/token", data=poll)
     assert used.json()["error"] == "invalid_grant"
     # the same user code cannot be approved twice
@@ -286,9 +297,9 @@ def test_device_flow_pending_slow_down_approve(emu: EmulatorServer, client: http
     assert twice.status_code == 400
 
 
-def test_device_flow_denied_and_expired(emu: EmulatorServer, client: httpx.Client) -> None:
+def test_device_flow_denied_and_expired(emu: EmulatorServer, client: httpx.Client, clock: FakeClock) -> None:
     lexis = lexis_of(emu)
-    lexis.device_poll_interval = 0.05
+    lexis.device_poll_interval = 5.0
     denied = client.post(OIDC + "/auth/device", data={"client_id": "qaas"}).json()
     assert lexis.approve_device_code(denied["user_code"], "bob", deny=True)
     answer = client.post(
@@ -296,46 +307,45 @@ def test_device_flow_denied_and_expired(emu: EmulatorServer, client: httpx.Clien
     )
     assert answer.json()["error"] == "access_denied"
 
-    lexis.device_code_seconds = 0.2
-    try:
-        expiring = client.post(OIDC + "/auth/device", data={"client_id": "qaas"}).json()
-    finally:
-        lexis.device_code_seconds = 600
-    time.sleep(0.3)
+    expiring = client.post(OIDC + "/auth/device", data={"client_id": "qaas"}).json()
+    assert expiring["expires_in"] == 600
     poll = {"grant_type": DEVICE_GRANT, "client_id": "qaas", "device_code": expiring["device_code"]}
+    clock.advance(599)
+    assert client.post(OIDC + "/token", data=poll).json()["error"] == "authorization_pending"
+    clock.advance(2)
     expired = client.post(OIDC + "/token", data=poll)
     assert expired.status_code == 400
     assert expired.json()["error"] == "expired_token"
     assert not lexis.approve_device_code(expiring["user_code"], "alice")
 
 
-def test_short_lived_tokens_expire(tmp_path: Path) -> None:
-    config = make_config(tmp_path, access_token_seconds=1, refresh_token_seconds=1)
-    with EmulatorServer(config) as emu, httpx.Client(base_url=emu.url, timeout=10) as client:
-        body = password_login(client).json()
-        offline = password_login(client, scope="offline_access").json()
-        bearer = {"Authorization": f"Bearer {body['access_token']}"}
-        assert client.get("/userorg/api/Project", headers=bearer).status_code == 200
-        ends = max(claims_of(body["access_token"])["exp"], claims_of(body["refresh_token"])["exp"])
-        assert ends - time.time() <= 2
-        time.sleep(max(0.0, ends - time.time()) + 0.05)
-        expired = client.get("/userorg/api/Project", headers=bearer)
-        assert expired.status_code == 401
-        assert expired.json() == {"errorString": "Inactive token"}
-        assert lexis_of(emu).verify_access_token(body["access_token"]) is None
-        stale = client.post(
-            OIDC + "/token",
-            data={"grant_type": "refresh_token", "client_id": "qaas", "refresh_token": body["refresh_token"]},
-        )
-        assert stale.status_code == 400
-        assert stale.json()["error_description"] == "Token is not active"
-        renewed = client.post(
-            OIDC + "/token",
-            data={"grant_type": "refresh_token", "client_id": "qaas", "refresh_token": offline["refresh_token"]},
-        )
-        assert renewed.status_code == 200
-        fresh = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
-        assert client.get("/userorg/api/Project", headers=fresh).status_code == 200
+def test_short_lived_tokens_expire(emu: EmulatorServer, client: httpx.Client, clock: FakeClock) -> None:
+    lexis = lexis_of(emu)
+    body = password_login(client).json()
+    offline = password_login(client, scope="offline_access").json()
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    access_ends, refresh_ends = claims_of(body["access_token"])["exp"], claims_of(body["refresh_token"])["exp"]
+    assert 300 <= access_ends - clock() <= 301 and 1800 <= refresh_ends - clock() <= 1801  # the configured lifetimes
+    clock.advance(access_ends - clock() - 0.01)
+    assert client.get("/userorg/api/Project", headers=bearer).status_code == 200  # valid up to its last moment
+    clock.advance(0.02)
+    expired = client.get("/userorg/api/Project", headers=bearer)
+    assert expired.status_code == 401
+    assert expired.json() == {"errorString": "Inactive token"}
+    assert lexis.verify_access_token(body["access_token"]) is None
+    refresh = {"grant_type": "refresh_token", "client_id": "qaas", "refresh_token": body["refresh_token"]}
+    assert client.post(OIDC + "/token", data=refresh).status_code == 200  # the refresh token outlives it
+    clock.advance(refresh_ends - clock() + 0.01)
+    stale = client.post(OIDC + "/token", data=refresh)
+    assert stale.status_code == 400
+    assert stale.json()["error_description"] == "Token is not active"
+    renewed = client.post(
+        OIDC + "/token",
+        data={"grant_type": "refresh_token", "client_id": "qaas", "refresh_token": offline["refresh_token"]},
+    )
+    assert renewed.status_code == 200  # an offline token does not expire
+    fresh = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+    assert client.get("/userorg/api/Project", headers=fresh).status_code == 200
 
 
 def test_key_and_sessions_survive_a_restart(tmp_path: Path) -> None:

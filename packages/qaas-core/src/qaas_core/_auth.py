@@ -100,10 +100,18 @@ class TokenManager:
     Args:
         settings: client settings (auth URL, client id, token sources, data dir).
         http: an httpx client to use (not closed here); one is made if omitted.
+        clock: the wall clock (epoch seconds) that decides when an access token has expired or needs refreshing
+            and when a device code runs out; tests pass the emulator's :class:`~qaas_core.emulator.FakeClock`.
+
+    Attributes:
+        clock: the clock given (may be replaced, e.g. by ``QaasClient.emulator`` with the emulator's).
     """
 
-    def __init__(self, settings: Settings, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self, settings: Settings, http: httpx.Client | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self._http = http
         self._own_http = http is None
         self._lock = threading.RLock()
@@ -147,14 +155,13 @@ class TokenManager:
             self._http.close()
             self._http = None
 
-    @staticmethod
-    def _expiry(token: str, expires_in: float | None = None) -> float:
+    def _expiry(self, token: str, expires_in: float | None = None) -> float:
         exp = jwt_claims(token).get("exp")
         if isinstance(exp, int | float):
             return float(exp)
         if expires_in:
-            return time.time() + float(expires_in)
-        return time.time() + 300.0
+            return self.clock() + float(expires_in)
+        return self.clock() + 300.0
 
     def _require_auth_url(self, why: str) -> str:
         if not self.auth_url:
@@ -216,7 +223,7 @@ class TokenManager:
         if self.auth_url is None or self._refresh is None:
             return
         self._refresh_cached = True
-        entry = {"refresh_token": self._refresh.get(), "saved": time.time()}
+        entry = {"refresh_token": self._refresh.get(), "saved": self.clock()}
         if self._access is not None:
             entry.update(access_token=self._access.get(), access_expires=self._access_exp)
         self._store.save(self._key, entry)
@@ -231,7 +238,7 @@ class TokenManager:
             TransportError: LEXIS could not be reached.
         """
         with self._lock:
-            if self._access is not None and self._access_exp - SKEW > time.time():
+            if self._access is not None and self._access_exp - SKEW > self.clock():
                 return self._access.get()
             if self._refresh is not None:
                 try:
@@ -297,7 +304,7 @@ class TokenManager:
                 verification_uri=str(doc["verification_uri"]),
                 verification_uri_complete=str(doc.get("verification_uri_complete") or doc["verification_uri"]),
                 user_code=str(doc["user_code"]),
-                expires_at=time.time() + float(doc.get("expires_in", 600)),
+                expires_at=self.clock() + float(doc.get("expires_in", 600)),
                 interval=float(doc.get("interval", 5)),
                 device_code=Secret(str(doc["device_code"])),
             )
@@ -309,10 +316,15 @@ class TokenManager:
     ) -> None:
         """Poll until the user approved the device login, then keep the tokens.
 
+        Args:
+            flow: the started login.
+            timeout: longest real wait in seconds (None: until the device code expires, by :attr:`clock`).
+            sleep: waits between polls.
+
         Raises:
             AuthenticationError: denied, expired, or not approved within ``timeout``.
         """
-        deadline = min(flow.expires_at, time.time() + timeout if timeout else flow.expires_at)
+        give_up = time.monotonic() + timeout if timeout else None  # a duration, not an expiry: real time
         interval = flow.interval
         while True:
             try:
@@ -334,7 +346,8 @@ class TokenManager:
                 with self._lock:
                     self._accept(doc)
                 return
-            if time.time() + interval > deadline:
+            expires = self.clock() + interval > flow.expires_at
+            if expires or (give_up is not None and time.monotonic() + interval > give_up):
                 raise AuthenticationError("the device login was not approved in time; start again")
             sleep(interval)
 

@@ -167,6 +167,7 @@ class QaasClient:
 
         emu, settings = start_embedded(device, **emulator_settings)
         client = cls(settings=settings)
+        client.tokens.clock = emu.server.config.clock  # one clock decides token expiry on both sides
         client._emulator = emu
         try:
             flow = client.tokens.start_device_flow(offline=True)

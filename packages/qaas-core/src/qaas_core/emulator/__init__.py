@@ -5,10 +5,11 @@ Needs the ``emulator`` extra (numpy; starlette and uvicorn for the servers).
 
 from __future__ import annotations
 
+from qaas_core.emulator._clock import FakeClock
 from qaas_core.emulator._config import EmulatorConfig
 from qaas_core.emulator._simulator import SimulationResult, Simulator
 
-__all__ = ["EmulatorConfig", "EmulatorServer", "SimulationResult", "Simulator", "create_app"]
+__all__ = ["EmulatorConfig", "EmulatorServer", "FakeClock", "SimulationResult", "Simulator", "create_app"]
 
 
 def __getattr__(name: str) -> object:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +41,11 @@ class EmulatorConfig:
         faults: fault rules active from the start (see ``qaas_core.emulator._faults``).
         device_poll_interval_seconds: the device flow's minimum polling interval (Keycloak: 5 s).
         device_code_seconds: lifetime of a device code.
+        clock: the wall clock (epoch seconds) that every expiry and validity decision reads: LEXIS tokens
+            (``iat``/``exp`` minted and checked), refresh tokens and sessions, device codes and their polling
+            interval, HEAppE session codes. Tests pass a :class:`~qaas_core.emulator.FakeClock` (and the same one to
+            the client's token manager) and advance it instead of sleeping. Durations of real work (IQM queue and
+            processing times, walltimes of cluster processes, the scheduler tick) keep real time.
     """
 
     device: str = "garnet20"
@@ -63,6 +70,7 @@ class EmulatorConfig:
     faults: list[dict[str, Any]] = field(default_factory=list)
     device_poll_interval_seconds: float = 5.0
     device_code_seconds: float = 600.0
+    clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def __post_init__(self) -> None:
         if not self.quantum_computer:

@@ -404,14 +404,15 @@ class _Catalogue:
 
 
 class _Sessions:
-    """Session codes with a sliding expiry, kept in ``heappe/sessions.json``."""
+    """Session codes with a sliding expiry (measured by ``clock``), kept in ``heappe/sessions.json``."""
 
-    def __init__(self, path: Path, expiry_seconds: float) -> None:
+    def __init__(self, path: Path, expiry_seconds: float, clock: Callable[[], float]) -> None:
         self._path = path
         self._expiry = expiry_seconds
+        self._clock = clock
         self._codes: dict[str, dict[str, Any]] = {}
         self._dirty = False
-        self._saved_at = 0.0
+        self._saved_at = 0.0  # time.monotonic() of the last save: how often to write is not an expiry
 
     def load(self) -> None:
         data = read_json(self._path)
@@ -419,20 +420,20 @@ class _Sessions:
             self._codes = {k: v for k, v in data.items() if isinstance(v, dict)}
 
     def save(self) -> None:
-        now = time.time()
+        now = self._clock()
         self._codes = {k: v for k, v in self._codes.items() if now - float(v.get("last_used", 0)) <= self._expiry}
         write_json(self._path, self._codes, private=True)
         self._dirty = False
-        self._saved_at = now
+        self._saved_at = time.monotonic()
 
     def flush(self) -> None:
         """Persist sliding refreshes now and then."""
-        if self._dirty and time.time() - self._saved_at > 1.0:
+        if self._dirty and time.monotonic() - self._saved_at > 1.0:
             self.save()
 
     def open(self, username: str) -> str:
         """The user's valid session code (refreshed), or a new one."""
-        now = time.time()
+        now = self._clock()
         for code, session in self._codes.items():
             if session.get("username") == username and now - float(session.get("last_used", 0)) <= self._expiry:
                 session["last_used"] = now
@@ -450,7 +451,7 @@ class _Sessions:
             _Problem: unknown or expired code (401).
         """
         session = self._codes.get(code.strip().lower())
-        now = time.time()
+        now = self._clock()
         if session is None or now - float(session.get("last_used", 0)) > self._expiry:
             raise _Problem(
                 401, "Session Code Authentication Problem", f"Session code {code!r} is not valid or has expired."
@@ -670,8 +671,8 @@ class HEAppE:
     """The emulated HEAppE middleware (a :class:`~qaas_core.emulator._app.Subsystem`).
 
     Args:
-        config: emulator settings (``state_dir``, ``scheduler_tick_seconds``, ``session_expiry_seconds``, and
-            ``worker_command`` to run a test's own program instead of the site's worker).
+        config: emulator settings (``state_dir``, ``scheduler_tick_seconds``, ``session_expiry_seconds`` measured
+            by ``clock``, and ``worker_command`` to run a test's own program instead of the site's worker).
         lexis: the emulated LEXIS, which verifies access tokens and knows users and projects.
         faults: fault injector; default: the one LEXIS uses.
         worker_command: how the site's command templates start ``qaas-worker`` (its isolated interpreter and the
@@ -697,7 +698,8 @@ class HEAppE:
         self.version = str(seed.get("version", "6.3.2"))
         self._catalogue = _Catalogue(seed, lexis)
         state_dir = config.state_dir or lexis.state_root
-        self._sessions = _Sessions(state_dir / "heappe" / "sessions.json", config.session_expiry_seconds)
+        sessions_file = state_dir / "heappe" / "sessions.json"
+        self._sessions = _Sessions(sessions_file, config.session_expiry_seconds, config.clock)
         self._users = {u.username: _User(i + 1, u.username, u.email) for i, u in enumerate(lexis.users)}
         # a test's fake worker (config.worker_command) runs as given; the site's worker learns its account
         site_worker = list(worker_command) or [sys.executable, "-I", "-m", "qaas_core.worker"]

@@ -39,7 +39,6 @@ import math
 import os
 import secrets
 import tempfile
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -328,7 +327,7 @@ class Lexis:
     """The emulated LEXIS identity provider and UserOrg API (a :class:`~qaas_core.emulator._app.Subsystem`).
 
     Args:
-        config: emulator settings (``realm``, token lifetimes, ``state_dir``).
+        config: emulator settings (``realm``, token lifetimes, ``state_dir``; ``clock`` decides every expiry).
         faults: fault injector; default: the one shared by every subsystem of ``config``.
 
     Attributes:
@@ -436,7 +435,7 @@ class Lexis:
             username = str(claims["preferred_username"])
         except (KeyError, TypeError, ValueError):
             return None
-        if time.time() >= expires_at or serial < self._min_access_serial:
+        if self._now() >= expires_at or serial < self._min_access_serial:
             return None
         if not str(claims.get("iss", "")).endswith(f"/auth/realms/{self.config.realm}"):
             return None
@@ -492,6 +491,10 @@ class Lexis:
 
     # -- state -----------------------------------------------------------------------------------------------------
 
+    def _now(self) -> float:
+        """The emulator's clock (``config.clock``): what every expiry here is measured against."""
+        return self.config.clock()
+
     def _key(self) -> _Signer:
         if self._signer is None:
             self._signer = _Signer(self._dir / "signing-key.pem")
@@ -506,7 +509,7 @@ class Lexis:
             self._min_access_serial = int(state.get("min_access_serial", 0))
 
     def _save_state(self) -> None:
-        now = time.time()
+        now = self._now()
         self._sessions = {
             sid: s
             for sid, s in self._sessions.items()
@@ -526,7 +529,7 @@ class Lexis:
         issuer: str,
         session_id: str | None = None,
     ) -> dict[str, Any]:
-        now = time.time()
+        now = self._now()
         offline = "offline_access" in scopes
         scope = " ".join(scopes)
         if session_id is None:
@@ -606,7 +609,7 @@ class Lexis:
         if claims is None or claims.get("typ") not in ("Refresh", "Offline"):
             raise _OAuthError(400, "invalid_grant", "Invalid refresh token")
         exp = claims.get("exp")
-        if exp is not None and time.time() >= float(exp):
+        if exp is not None and self._now() >= float(exp):
             raise _OAuthError(400, "invalid_grant", "Token is not active")
         session = self._sessions.get(str(claims.get("sid", "")))
         if session is None or session.get("revoked"):
@@ -659,12 +662,12 @@ class Lexis:
     def _device_by_user_code(self, user_code: str) -> _DeviceAuthorization | None:
         wanted = user_code.strip().upper().replace("-", "")
         for device in self._devices.values():
-            if device.user_code.replace("-", "") == wanted and time.time() < device.expires_at:
+            if device.user_code.replace("-", "") == wanted and self._now() < device.expires_at:
                 return device
         return None
 
     def _drop_expired_devices(self) -> None:
-        horizon = time.time() - 600  # keep expired codes a while so that polls get expired_token
+        horizon = self._now() - 600  # keep expired codes a while so that polls get expired_token
         self._devices = {k: d for k, d in self._devices.items() if d.expires_at > horizon}
 
     def _bearer_user(self, request: Request) -> LexisUser | Response:
@@ -773,7 +776,7 @@ class Lexis:
         device = self._devices.get(code)
         if device is None or device.client_id != client.client_id:
             raise _OAuthError(400, "invalid_grant", "Device code not valid")
-        now = time.time()
+        now = self._now()
         if now >= device.expires_at:
             raise _OAuthError(400, "expired_token", "Device code is expired")
         too_fast = now - device.last_poll < device.interval - _POLL_TOLERANCE
@@ -804,7 +807,7 @@ class Lexis:
             user_code=user_code,
             client_id=client.client_id,
             scopes=scopes,
-            expires_at=time.time() + self.device_code_seconds,
+            expires_at=self._now() + self.device_code_seconds,
             interval=self.device_poll_interval,
         )
         self._devices[device.device_code] = device
