@@ -107,12 +107,20 @@ def test_whoami_is_literal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     assert "/tmp/[bold]d" in out
 
 
-def test_counts_of_a_result_are_literal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_counts_of_a_result_are_literal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from qaas_core._ledger import Ledger, LedgerEntry
+
     circuit = circuit_result(HOSTILE, {"[/]": [[0], [1]]}, 2, memory=False, keys=[("[/]", 1)])
     doc = q.ResultDocument(schema="qaas.result/1", submission_id="s", status="completed", circuits=(circuit,))
-    job = SimpleNamespace(result=lambda timeout=None: q.Result(doc))
-    use(monkeypatch, FakeClient(retrieve=lambda job_id: job))
-    assert cli.main(["jobs", "result", "s"]) == 0
+    monkeypatch.setenv("QAAS_DATA_DIR", str(tmp_path))
+    ledger = Ledger(tmp_path / "ledger.sqlite3")  # a result downloaded once is shown from the ledger
+    entry = LedgerEntry(submission_id="s", request_digest="0" * 64, profile="lexis", project="p", resource="r",
+                        heappe_url="https://h.it4i.cz", shots=2, circuits=1)  # fmt: skip
+    ledger.record_submission(entry)
+    ledger.store_result("s", q.encode_result(doc))
+    assert cli.main(["--profile", "lexis", "jobs", "result", "s"]) == 0
     out = capsys.readouterr().out
     assert_literal(out)
     assert squeeze("2 shots, keys ['[/]']") in squeeze(out)

@@ -80,7 +80,7 @@ def test_env_data_dir_and_permissions(tmp_path: Path, monkeypatch: pytest.Monkey
     assert mode(ledger.path) == 0o600
     with raw(ledger.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     assert Ledger(ledger.path).path == ledger.path  # opening again migrates nothing
 
 

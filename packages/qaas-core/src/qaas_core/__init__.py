@@ -39,11 +39,13 @@ from qaas_core._errors import (
     QasmError,
     RemoteAPIError,
     ResponseError,
+    SubmissionUnconfirmedError,
     TransportError,
     ValidationError,
 )
 from qaas_core._frames import Frames, wrap_phase
 from qaas_core._gc import gc_paused
+from qaas_core._phase import JobPhase
 from qaas_core._profiles import PROFILES, load_profile
 from qaas_core._qasm3 import QASM3_FEATURES, circuit_from_qasm3
 from qaas_core._result import RESULT_SCHEMA, CircuitResult, Result, ResultDocument, decode_result, encode_result
@@ -128,6 +130,7 @@ __all__ = [
     "Job",
     "JobFailedError",
     "JobNotFoundError",
+    "JobPhase",
     "JobTimeoutError",
     "Ledger",
     "LedgerEntry",
@@ -147,6 +150,7 @@ __all__ = [
     "Schedule",
     "Settings",
     "StaleCalibrationWarning",
+    "SubmissionUnconfirmedError",
     "Template",
     "TemplateSlot",
     "TransportError",

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from qaas_core._config import Settings, check_url
 from qaas_core._errors import AuthenticationError, ConfigurationError, QaasError, TransportError
@@ -29,7 +29,7 @@ from qaas_core._secret import Secret
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DeviceFlow", "TokenManager", "bearer_auth", "jwt_claims"]
+__all__ = ["DeviceFlow", "TokenManager", "TokenSource", "bearer_auth", "jwt_claims"]
 
 SKEW: Final = 30.0
 DEVICE_GRANT: Final = "urn:ietf:params:oauth:grant-type:device_code"
@@ -383,11 +383,23 @@ class _OAuthError(Exception):
         self.description = description
 
 
-def bearer_auth(tokens: TokenManager) -> httpx.Auth:
-    """An ``httpx.Auth`` that puts the current LEXIS access token on each request and, when a service answers 401,
-    refreshes it once and sends the request again. The one refresh-on-401 policy of every bearer call (HEAppE,
-    UserOrg): httpx drives the same flow in sync and async clients; in an async client the token is fetched in a
-    worker thread, so a refresh never blocks the event loop.
+class TokenSource(Protocol):
+    """Where bearer tokens come from: LEXIS (:class:`TokenManager`) or an IQM token (``_iqm.IQMTokens``)."""
+
+    def access_token(self) -> str:
+        """A token valid for the next request."""
+        ...
+
+    def on_unauthorized(self) -> bool:
+        """A service said 401: forget the token; True when a fresh one can be tried."""
+        ...
+
+
+def bearer_auth(tokens: TokenSource) -> httpx.Auth:
+    """An ``httpx.Auth`` that puts the current access token on each request and, when a service answers 401, gets a
+    fresh one once and sends the request again. The one refresh-on-401 policy of every bearer call (HEAppE,
+    UserOrg, the IQM server): httpx drives the same flow in sync and async clients; in an async client the token is
+    fetched in a worker thread, so a refresh never blocks the event loop.
     """
     import httpx
 

@@ -28,17 +28,27 @@ from qaas_core._config import Settings, check_heappe_url, load_settings
 from qaas_core._errors import (
     ConfigurationError,
     JobFailedError,
+    SubmissionUnconfirmedError,
     ValidationError,
 )
 from qaas_core._flow import run
 from qaas_core._gzip import compress
 from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient
-from qaas_core._http import new_async_client, new_client
+from qaas_core._http import deadline, new_async_client, new_client
+from qaas_core._iqm import AsyncIQMServerClient, IQMServerClient, IQMTokens
 from qaas_core._job import AsyncJob, Job, _Tracker
 from qaas_core._lexis import HeappeTarget, QuantumResource, TargetCache, UserOrg, resolve_target
 from qaas_core._phase import JobPhase
 from qaas_core._schedule import circuit_duration
-from qaas_core._submit import calibration_flow, job_spec, resume_flow, send_flow
+from qaas_core._submit import (
+    calibration_flow,
+    iqm_calibration_flow,
+    iqm_submit_flow,
+    job_spec,
+    quantum_computer_flow,
+    resume_flow,
+    send_flow,
+)
 from qaas_core._wire import (
     MAX_CIRCUITS,
     MAX_SHOTS,
@@ -126,6 +136,9 @@ class QaasClient:
         self._async_heappe: AsyncHEAppEClient | None = None
         self._calibration: tuple[float, Calibration] | None = None
         self._emulator: Any = None
+        self._iqm: IQMServerClient | None = None
+        self._async_iqm: AsyncIQMServerClient | None = None
+        self._qc: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -232,6 +245,11 @@ class QaasClient:
         Raises:
             ConfigurationError: no project configured, or not a member.
         """
+        if self._direct:  # the IQM server's quantum computers
+            iqm = self.iqm
+            computers = iqm.protocol.parse_quantum_computers(iqm.send(iqm.protocol.quantum_computers()))
+            return [QuantumResource(name=alias or qc_id, project="-", location="IQM server", heappe_url=iqm.base_url,
+                                    aggregation="IQM") for qc_id, alias in computers]  # fmt: skip
         project = project or self.settings.project
         if not project:
             self.settings.require("project")
@@ -273,6 +291,34 @@ class QaasClient:
         return self._heappe
 
     @property
+    def iqm(self) -> IQMServerClient:
+        """The IQM server client of the direct transport (``transport = "iqm"``).
+
+        Raises:
+            ConfigurationError: no ``iqm_url``, or not exactly one IQM credential.
+        """
+        if self._iqm is None:
+            s = self.settings
+            s.require("iqm_url")
+            self._iqm = IQMServerClient(str(s.iqm_url), IQMTokens(s.iqm_token, s.iqm_tokens_file), http=self.http)
+        return self._iqm
+
+    def quantum_computer(self) -> str:
+        """The quantum computer jobs go to on the direct transport (the configured one, or the server's only one).
+
+        Raises:
+            ConfigurationError: it is unknown to the server, or the server has several and none was named.
+        """
+        if self._qc is None:
+            wanted = self.settings.quantum_computer or self.settings.resource  # a resource names a QC here
+            self._qc = run(quantum_computer_flow(self.iqm.protocol, wanted), self.iqm)
+        return self._qc
+
+    @property
+    def _direct(self) -> bool:
+        return self.settings.transport == "iqm"
+
+    @property
     def heappe(self) -> HEAppEClient:
         """The HEAppE client of the configured resource."""
         return self._make_heappe(self.target()[1].heappe_url)
@@ -296,8 +342,8 @@ class QaasClient:
 
         if calibration_set_id is not None:
             check_calibration_set_id(calibration_set_id)  # it goes into the cluster job's environment
-        resource, target = self.target()
-        cache = CalibrationCache(self.settings.data_dir / "calibrations", resource.name, self.settings.calibration_ttl)
+        name = self.quantum_computer() if self._direct else self.target()[0].name
+        cache = CalibrationCache(self.settings.data_dir / "calibrations", name, self.settings.calibration_ttl)
         if calibration_set_id is not None:
             pinned = cache.load(calibration_set_id)
             if pinned is not None:
@@ -306,12 +352,16 @@ class QaasClient:
             current = cache.current()
             if current is not None:
                 return current
-        if target.calibrate_template_id is None:
-            raise ConfigurationError(
-                f"resource {resource.name!r} offers no {self.settings.calibrate_template!r} command template"
-            )
-        data = self._run_calibration_job(target, calibration_set_id, timeout)
-        calibration = Calibration.from_json(data)
+        if self._direct:
+            with deadline(timeout, "reading the calibration"):
+                calibration = run(iqm_calibration_flow(self.iqm.protocol, name, calibration_set_id), self.iqm)
+        else:
+            target = self.target()[1]
+            if target.calibrate_template_id is None:
+                raise ConfigurationError(
+                    f"resource {name!r} offers no {self.settings.calibrate_template!r} command template"
+                )
+            calibration = Calibration.from_json(self._run_calibration_job(target, calibration_set_id, timeout))
         cache.store(calibration, current=calibration_set_id is None)
         return calibration
 
@@ -424,9 +474,11 @@ class QaasClient:
         request, data, report = self.prepare(circuits, shots, options=options, calibration_set_id=calibration_set_id,
                                              qubit_mapping=qubit_mapping, memory=memory, validate=validate,
                                              calibration=calibration)  # fmt: skip
+        if self._direct:
+            return self._submit_direct(request, data, report, meta)
         resource, target = self.target()
         lease = self.ledger.lease(request.submission_id)
-        self._record_new(request, data, resource, target, meta, lease)
+        self._record_new(request, data, resource.name, target.heappe_url, meta, lease)
         heappe = self.heappe
         try:  # the lease tells recover() in other processes that this submission is in good hands
             info, task_id = run(send_flow(heappe.protocol, self.ledger, target, request.submission_id, data, walltime),
@@ -438,18 +490,37 @@ class QaasClient:
         tracker.emit(JobPhase.UPLOADED, bytes=len(data))
         return Job(tracker, heappe, self.ledger, resource.name, report, self.settings.progress)
 
-    def _record_new(self, request: RunRequest, data: bytes, resource: QuantumResource, target: HeappeTarget,
-                    meta: Mapping[str, Any] | None, lease: Lease) -> LedgerEntry:  # fmt: skip
+    def _submit_direct(
+        self, request: RunRequest, data: bytes, report: PresubmitReport, meta: Mapping[str, Any] | None
+    ) -> Job:
+        """One IQM circuit job on the server directly; the IQM job id is the durable remote id."""
+        qc = self.quantum_computer()
+        iqm = self.iqm
+        lease = self.ledger.lease(request.submission_id)
+        self._record_new(request, data, qc, iqm.base_url, meta, lease, transport="iqm")
+        try:
+            answer = run(iqm_submit_flow(iqm.protocol, self.ledger, qc, request,
+                                         use_timeslot=self.settings.use_timeslot), iqm)  # fmt: skip
+        finally:
+            lease.release()
+        tracker = _Tracker(request.submission_id, None, None, self.settings.poll_max)
+        tracker.iqm_job_id = answer.id
+        tracker.emit(JobPhase.SUBMITTED, iqm_job_id=answer.id, bytes=len(data))
+        tracker.apply_iqm(answer)
+        return Job(tracker, iqm, self.ledger, qc, report, self.settings.progress)
+
+    def _record_new(self, request: RunRequest, data: bytes, resource: str, url: str, meta: Mapping[str, Any] | None,
+                    lease: Lease, *, transport: str = "heappe") -> LedgerEntry:  # fmt: skip
         from qaas_core._ledger import LedgerEntry, utcnow
 
         now = utcnow()
         entry = LedgerEntry(
             submission_id=request.submission_id, heappe_job_id=None, heappe_task_id=None, iqm_job_id=None,
-            profile=self.settings.profile, project=str(self.settings.project), resource=resource.name,
-            heappe_url=target.heappe_url, state="preparing", request_digest=hashlib.sha256(data).hexdigest(),
+            profile=self.settings.profile, project=str(self.settings.project or "-"), resource=resource,
+            heappe_url=url, state="preparing", request_digest=hashlib.sha256(data).hexdigest(),
             request_path=None, result_path=None, shots=request.shots, circuits=len(request.circuits),
             calibration_set_id=request.calibration_set_id, created=now, updated=now, error=None,
-            meta=dict(meta or {}),
+            meta=dict(meta or {}), transport=transport,
         )  # fmt: skip
         self.ledger.record_submission(entry, lease=lease)
         self.ledger.store_request(request.submission_id, data)
@@ -463,12 +534,20 @@ class QaasClient:
         import asyncio
 
         job = await asyncio.to_thread(self.submit, circuits, shots, **kwargs)
-        heappe = self._async_client(self.heappe.base_url)
-        return AsyncJob(job._t, heappe, self.ledger, job.resource, job.report, self.settings.progress)
+        sender = self._async_iqm_client() if self._direct else self._async_client(self.heappe.base_url)
+        return AsyncJob(job._t, sender, self.ledger, job.resource, job.report, self.settings.progress)
+
+    def _async_iqm_client(self) -> AsyncIQMServerClient:
+        if self._async_iqm is None:
+            if self._async_http is None:
+                self._async_http = new_async_client(self.settings.timeout, self.settings.ca_bundle)
+            self._async_iqm = AsyncIQMServerClient(self.iqm.base_url, self.iqm.tokens, http=self._async_http)
+        return self._async_iqm
 
     def _async_client(self, url: str) -> AsyncHEAppEClient:
         if self._async_heappe is None:
-            self._async_http = new_async_client(self.settings.timeout, self.settings.ca_bundle)
+            if self._async_http is None:
+                self._async_http = new_async_client(self.settings.timeout, self.settings.ca_bundle)
             self._async_heappe = AsyncHEAppEClient(url, self.tokens, http=self._async_http,
                                                    auth=self.settings.heappe_auth)  # fmt: skip
         return self._async_heappe
@@ -479,6 +558,7 @@ class QaasClient:
             await self._async_http.aclose()
             self._async_http = None
             self._async_heappe = None
+            self._async_iqm = None
 
     # -- retrieval ------------------------------------------------------------------------------------------------
 
@@ -498,6 +578,8 @@ class QaasClient:
                 entry = self.ledger.get(entry.submission_id)
                 if JobPhase(entry.state).in_flight:
                     entry = self._resume(entry)
+        if entry.transport == "iqm":
+            return self._retrieve_direct(entry)
         assert entry.heappe_job_id is not None
         heappe = self._make_heappe(entry.heappe_url)
         tracker = _Tracker(entry.submission_id, entry.heappe_job_id, entry.heappe_task_id or entry.heappe_job_id,
@@ -506,15 +588,39 @@ class QaasClient:
         tracker.state = JobPhase.UPLOADED
         return Job(tracker, heappe, self.ledger, entry.resource, progress=self.settings.progress)
 
+    def _retrieve_direct(self, entry: LedgerEntry) -> Job:
+        if entry.heappe_url.rstrip("/") != self.iqm.base_url:
+            raise ConfigurationError(
+                f"job {entry.submission_id} ran on the IQM server {entry.heappe_url}, not on the configured "
+                f"{self.iqm.base_url}; use the profile it was submitted with"
+            )
+        if entry.iqm_job_id is None:
+            raise JobFailedError(f"submission {entry.submission_id} has no IQM job: {entry.error or 'never sent'}",
+                                 state=entry.state)  # fmt: skip
+        tracker = _Tracker(entry.submission_id, None, None, self.settings.poll_max)
+        tracker.iqm_job_id = entry.iqm_job_id
+        tracker.state = JobPhase.SUBMITTED
+        return Job(tracker, self.iqm, self.ledger, entry.resource, progress=self.settings.progress)
+
     def recover(self) -> list[Job]:
         """Handles of every unfinished job of this profile's resource in the ledger (half-done submissions are
         finished first). Call after a crash, or from a new process, then ``result()`` each."""
         open_states = [p for p in JobPhase if not p.terminal]
+        resource = self.quantum_computer() if self._direct else self.settings.resource
         return [self.retrieve(e.submission_id) for e in self.ledger.list(state=open_states, limit=None)
-                if e.resource == self.settings.resource and e.profile == self.settings.profile]  # fmt: skip
+                if e.resource == resource and e.profile == self.settings.profile
+                and e.transport == self.settings.transport]  # fmt: skip
 
     def _resume(self, entry: LedgerEntry) -> LedgerEntry:
-        """Finish a submission a previous process left before ``SubmitJob`` (idempotently)."""
+        """Finish a submission a previous process left before ``SubmitJob`` (idempotently). On the direct transport
+        there is nothing to finish: a process that died before the IQM server's answer leaves the submission unknown,
+        and it is never sent again automatically."""
+        if entry.transport == "iqm":
+            message = (f"the process submitting {entry.submission_id} to the IQM server ended before the server's "
+                       "answer was recorded; the job may exist (its first circuit's metadata holds "
+                       f"qaas_submission_id={entry.submission_id}). It is not sent again automatically.")  # fmt: skip
+            self.ledger.update(entry.submission_id, state=JobPhase.FAILED, error=message)
+            raise SubmissionUnconfirmedError(message, state="failed")
         request = self.ledger.load_request(entry.submission_id)
         if request is None:
             raise JobFailedError(f"submission {entry.submission_id} has no stored request; submit it again",

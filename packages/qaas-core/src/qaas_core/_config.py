@@ -55,8 +55,14 @@ _ENV: Final[dict[str, tuple[str, ...]]] = {
     "ca_bundle": ("QAAS_CA_BUNDLE",),
     "progress": ("QAAS_PROGRESS",),
     "calibration_ttl": ("QAAS_CALIBRATION_TTL",),
+    "transport": ("QAAS_TRANSPORT",),
+    "iqm_url": ("QAAS_IQM_URL", "IQM_SERVER_URL"),
+    "quantum_computer": ("QAAS_QUANTUM_COMPUTER", "IQM_QUANTUM_COMPUTER"),
+    "iqm_token": ("QAAS_IQM_TOKEN", "IQM_TOKEN"),
+    "iqm_tokens_file": ("QAAS_IQM_TOKENS_FILE", "IQM_TOKENS_FILE"),
+    "use_timeslot": ("QAAS_USE_TIMESLOT",),
 }
-_SECRETS: Final = frozenset({"token", "refresh_token", "password"})
+_SECRETS: Final = frozenset({"token", "refresh_token", "password", "iqm_token"})
 _FLOATS: Final = frozenset({"timeout", "poll_max", "calibration_ttl"})
 
 
@@ -105,6 +111,12 @@ class Settings:
         ca_bundle: CA bundle for TLS verification (TLS verification is always on).
         progress: ``auto`` (a bar on a terminal or notebook), ``always`` or ``never``.
         calibration_ttl: seconds a fetched calibration is trusted before it is fetched again.
+        transport: ``heappe`` (LEXIS + HEAppE, the default) or ``iqm`` (the IQM server directly, with an IQM token).
+        iqm_url: the IQM server's root URL (``iqm`` transport; ``IQM_SERVER_URL`` works too).
+        quantum_computer: the quantum computer's alias on that server (default: the only one it has).
+        iqm_token: an IQM token (``IQM_TOKEN``).
+        iqm_tokens_file: an IQM tokens file (``IQM_TOKENS_FILE``), instead of a token.
+        use_timeslot: submit into the user's reserved timeslot (``iqm`` transport).
         data_dir: tokens, ledger and caches.
         config_file: the TOML file that was read (if any).
     """
@@ -130,6 +142,12 @@ class Settings:
     ca_bundle: str | None = None
     progress: Literal["auto", "always", "never"] = "auto"
     calibration_ttl: float = 600.0
+    transport: Literal["heappe", "iqm"] = "heappe"
+    iqm_url: str | None = None
+    quantum_computer: str | None = None
+    iqm_token: Secret | None = None
+    iqm_tokens_file: Path | None = None
+    use_timeslot: bool = False
     data_dir: Path = field(default_factory=data_dir)
     config_file: Path | None = None
 
@@ -222,6 +240,9 @@ def emulator_profile(directory: Path) -> dict[str, Any]:
             "auth_url": info["auth_url"], "userorg_url": info["userorg_url"], "client_id": info["client_id"],
             "project": info["project"], "resource": info["resource"], "poll_max": 1.0,
             "heappe_hosts": ("127.0.0.1", "localhost"),
+            # the emulated IQM server, for the direct transport (transport = "iqm"): its token acts as yours
+            "iqm_url": info.get("url"), "iqm_token": info.get("iqm_token"),
+            "quantum_computer": info.get("quantum_computer"),
         }  # fmt: skip
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"{info_path} is not a valid emulator description: {exc}") from exc
@@ -266,6 +287,12 @@ def load_settings(profile: str | None = None, **explicit: Any) -> Settings:
                 values[key] = os.environ[env]
                 break
     values.update({k: v for k, v in explicit.items() if v is not None})
+    if values.get("iqm_tokens_file") and "iqm_token" in base and values.get("iqm_token") == base["iqm_token"]:
+        del values["iqm_token"]  # a tokens file chosen anywhere above the profile replaces the profile's token
+    if values.get("transport") == "iqm":
+        for key in ("project", "resource"):  # the LEXIS names of a profile mean nothing on the IQM server
+            if key in base and values.get(key) == base[key]:
+                del values[key]
     values["profile"] = name
     values["data_dir"] = Path(values.get("data_dir") or directory)
     values["config_file"] = path if path.is_file() else None
@@ -295,9 +322,18 @@ def _coerce(values: dict[str, Any]) -> Settings:
         out["heappe_hosts"] = tuple(hosts)
     if out.get("heappe_auth", "bearer") not in ("bearer", "session"):
         raise ConfigurationError(f"heappe_auth must be 'bearer' or 'session', got {out['heappe_auth']!r}")
+    if out.get("transport", "heappe") not in ("heappe", "iqm"):
+        raise ConfigurationError(f"transport must be 'heappe' or 'iqm', got {out['transport']!r}")
+    if "use_timeslot" in out and not isinstance(out["use_timeslot"], bool):
+        text = str(out["use_timeslot"]).strip().lower()
+        if text not in ("1", "0", "true", "false", "yes", "no"):
+            raise ConfigurationError(f"use_timeslot must be true or false, got {out['use_timeslot']!r}")
+        out["use_timeslot"] = text in ("1", "true", "yes")
+    if out.get("iqm_tokens_file") is not None:
+        out["iqm_tokens_file"] = Path(str(out["iqm_tokens_file"])).expanduser()
     if out.get("progress", "auto") not in ("auto", "always", "never"):
         raise ConfigurationError(f"progress must be 'auto', 'always' or 'never', got {out['progress']!r}")
-    for key in ("auth_url", "userorg_url", "heappe_url"):
+    for key in ("auth_url", "userorg_url", "heappe_url", "iqm_url"):
         if out.get(key):
             out[key] = check_url(str(out[key]), key)
     return replace(Settings(), **out)

@@ -10,6 +10,7 @@ Every error qaas raises on purpose derives from :class:`QaasError`::
     ├── RemoteAPIError                a service answered with an error status (status_code, detail)
     ├── ResponseError                 a service answered, but not in the shape its API promises
     ├── JobFailedError                a job reached a terminal state other than success (both ids, state)
+    │   └── SubmissionUnconfirmedError  a submit got no clear answer: the job may exist (never resent blindly)
     ├── JobTimeoutError               a wait ran out of time; the job goes on (retryable)
     └── ValidationError               bad input, found on the client before anything is sent
         ├── CircuitError              a circuit breaks a rule (circuit name and instruction index)
@@ -36,6 +37,7 @@ __all__ = [
     "QasmError",
     "RemoteAPIError",
     "ResponseError",
+    "SubmissionUnconfirmedError",
     "TransportError",
     "ValidationError",
 ]
@@ -109,6 +111,11 @@ class JobFailedError(QaasError):
         self.heappe_job_id = heappe_job_id
         self.iqm_job_id = iqm_job_id
         self.state = state
+
+
+class SubmissionUnconfirmedError(JobFailedError):
+    """A submission got no clear answer from a service without idempotency keys: the job may or may not exist, and
+    it is not sent again automatically (the message says which submission, when, and how to recognise it)."""
 
 
 class JobTimeoutError(QaasError):

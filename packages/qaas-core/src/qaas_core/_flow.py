@@ -18,15 +18,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from qaas_core._errors import QaasError
-from qaas_core._heappe import Call
+from qaas_core._http import Call
 
 if TYPE_CHECKING:
-    from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient
+    import httpx
 
-__all__ = ["Flow", "Local", "Sleep", "arun", "run"]
+__all__ = ["AsyncSender", "Flow", "Local", "Sender", "Sleep", "arun", "run"]
 
 T = TypeVar("T")
 
@@ -49,7 +49,23 @@ Effect = Call | Sleep | Local
 Flow = Generator[Effect, Any, T]
 
 
-def run(flow: Flow[T], heappe: HEAppEClient) -> T:
+class Sender(Protocol):
+    """A service client that sends calls (HEAppE, the IQM server), synchronously."""
+
+    def send(self, call: Call) -> httpx.Response:
+        """Send a call; the answer is checked (errors are raised as :class:`~qaas_core.QaasError`)."""
+        ...
+
+
+class AsyncSender(Protocol):
+    """A service client that sends calls, with asyncio."""
+
+    async def send(self, call: Call) -> httpx.Response:
+        """Send a call; the answer is checked."""
+        ...
+
+
+def run(flow: Flow[T], heappe: Sender) -> T:
     """Drive ``flow`` to its end with the synchronous client; returns its value."""
     value: Any = None
     error: QaasError | None = None
@@ -70,7 +86,7 @@ def run(flow: Flow[T], heappe: HEAppEClient) -> T:
             error = exc
 
 
-async def arun(flow: Flow[T], heappe: AsyncHEAppEClient) -> T:
+async def arun(flow: Flow[T], heappe: AsyncSender) -> T:
     """Drive ``flow`` to its end with the asyncio client; returns its value."""
     import asyncio
 

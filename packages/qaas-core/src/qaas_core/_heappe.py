@@ -16,14 +16,14 @@ import json
 import logging
 import re
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
 from qaas_core._errors import AuthenticationError, QaasError, RemoteAPIError, ResponseError
-from qaas_core._http import MAX_BYTES, RetryPolicy, check, translate
+from qaas_core._http import MAX_BYTES, Call, RetryPolicy, check, translate
 
 if TYPE_CHECKING:
     import httpx
@@ -114,31 +114,6 @@ _job_decoder: Final = msgspec.json.Decoder(JobInfo)
 _jobs_decoder: Final = msgspec.json.Decoder(list[JobInfo])
 _files_decoder: Final = msgspec.json.Decoder(list[ChangedFile] | None)
 _parts_decoder: Final = msgspec.json.Decoder(list[FilePart])
-
-
-@dataclass(frozen=True)
-class Call:
-    """One HEAppE request, built without I/O.
-
-    Attributes:
-        method: HTTP method.
-        path: path below the HEAppE base URL.
-        what: what the call does, for error messages.
-        params: query parameters.
-        body: JSON body (the session code is added when in session mode).
-        files: multipart files ``(name, bytes)``.
-        idempotent: safe to repeat after a transient failure.
-        max_bytes: the largest answer accepted (None: the default, ``qaas_core._http.MAX_RESPONSE_BYTES``).
-    """
-
-    method: Literal["GET", "POST", "PUT", "DELETE"]
-    path: str
-    what: str
-    params: dict[str, Any] = field(default_factory=dict)
-    body: dict[str, Any] | None = None
-    files: tuple[tuple[str, bytes], ...] = ()
-    idempotent: bool = True
-    max_bytes: int | None = None
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], response: httpx.Response, what: str) -> Any:
@@ -367,6 +342,9 @@ class _Base:
             kwargs["extensions"] = {MAX_BYTES: call.max_bytes}
         if call.files:
             kwargs["files"] = [("files", (name, data, "application/octet-stream")) for name, data in call.files]
+        elif call.content is not None:
+            kwargs["content"] = call.content
+            headers["Content-Type"] = "application/json"
         elif body is not None:
             kwargs["content"] = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"

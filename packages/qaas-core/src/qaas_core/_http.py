@@ -22,8 +22,8 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from qaas_core._errors import (
     AuthenticationError,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BYTES",
     "MAX_RESPONSE_BYTES",
+    "Call",
     "RetryPolicy",
     "check",
     "deadline",
@@ -55,6 +56,34 @@ T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES: Final = 32 << 20
 MAX_BYTES: Final = "qaas.max_bytes"  # request extension: the largest body this request may receive
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to a service (HEAppE, the IQM server), built without I/O.
+
+    Attributes:
+        method: HTTP method.
+        path: path below the service's base URL.
+        what: what the call does, for error messages.
+        params: query parameters.
+        body: JSON body (HEAppE adds its session code in session mode).
+        content: a body already encoded as JSON bytes (sent as it is).
+        files: multipart files ``(name, bytes)``.
+        idempotent: safe to repeat after a transient failure.
+        max_bytes: the largest answer accepted (None: :data:`MAX_RESPONSE_BYTES`).
+    """
+
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    what: str
+    params: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    content: bytes | None = None
+    files: tuple[tuple[str, bytes], ...] = ()
+    idempotent: bool = True
+    max_bytes: int | None = None
+
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("qaas_deadline", default=None)
 

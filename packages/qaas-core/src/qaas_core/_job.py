@@ -20,25 +20,31 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from qaas_core._errors import DeadlineError, JobFailedError, JobTimeoutError, PayloadError, QaasError, RemoteAPIError
 from qaas_core._flow import Flow, Local, Sleep, arun, run
 from qaas_core._gzip import maybe_decompress
 from qaas_core._heappe import FilePart, JobInfo, JobState
-from qaas_core._http import deadline
+from qaas_core._http import Call, deadline
 from qaas_core._phase import JobPhase
 from qaas_core._result import (
+    RESULT_SCHEMA,
+    JobMessage,
     Result,
     ResultDocument,
+    TimelineEntry,
     check_result_against_request,
+    completed_result,
     decode_result,
+    encode_result,
     max_result_bytes,
 )
 
 if TYPE_CHECKING:
     from qaas_core._client import PresubmitReport
     from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient, HEAppEProtocol
+    from qaas_core._iqm import AsyncIQMServerClient, IQMJobData, IQMProtocol, IQMServerClient
     from qaas_core._ledger import Ledger
     from qaas_core._wire import RunRequest
 
@@ -72,11 +78,15 @@ class ProgressEvent:
 class _Tracker:
     """Job state shared by :class:`Job` and :class:`AsyncJob` (no I/O)."""
 
-    def __init__(self, submission_id: str, heappe_job_id: int, heappe_task_id: int, poll_max: float) -> None:
+    def __init__(
+        self, submission_id: str, heappe_job_id: int | None, heappe_task_id: int | None, poll_max: float
+    ) -> None:
         self.submission_id = submission_id
         self.heappe_job_id = heappe_job_id
         self.heappe_task_id = heappe_task_id
         self.iqm_job_id: str | None = None
+        self.iqm_status: str | None = None  # the IQM server's own status, on the direct transport
+        self.iqm_data: IQMJobData | None = None
         self.state: JobPhase | str = ""
         self.heappe_state = JobState.CONFIGURING
         self.events: list[ProgressEvent] = []
@@ -162,6 +172,17 @@ class _Tracker:
     def result_paths(self) -> list[str]:
         return [f"/{self.heappe_task_id}/{name}" for name in RESULT_FILES]
 
+    def apply_iqm(self, data: IQMJobData) -> None:
+        """What the IQM server says of the job (direct transport)."""
+        self.iqm_status = data.status
+        self.iqm_data = data
+        if data.status == "waiting":
+            self.queue_position = data.queue_position
+            self.emit(JobPhase.QPU_QUEUED, iqm_job_id=self.iqm_job_id, queue_position=data.queue_position)
+        elif data.status == "processing":
+            self.queue_position = None
+            self.emit(JobPhase.QPU_PROCESSING, iqm_job_id=self.iqm_job_id)
+
     def failure(self, document: ResultDocument | None, stderr: str | None) -> JobFailedError:
         state = {JobState.CANCELED: "cancelled", JobState.DELETED: "deleted"}.get(self.heappe_state, "failed")
         if document is not None:
@@ -177,11 +198,128 @@ class _Tracker:
             "cancelled": "the job was cancelled; submit again if you still need it",
             "deleted": "the job was deleted on the cluster",
         }.get(state, "see the reason above; fix the input or retry later")
+        where = f"HEAppE {self.heappe_job_id}, " if self.heappe_job_id is not None else ""
         message = (
-            f"job {self.submission_id} (HEAppE {self.heappe_job_id}, IQM {self.iqm_job_id or '-'}) {state}: "
+            f"job {self.submission_id} ({where}IQM {self.iqm_job_id or '-'}) {state}: "
             f"{'; '.join(r for r in reasons if r) or 'no reason given'} — {hint}"
         )
         return JobFailedError(message, heappe_job_id=self.heappe_job_id, iqm_job_id=self.iqm_job_id, state=state)
+
+
+class _HeappeRemote:
+    """How a job is followed through HEAppE: job state and the worker's progress file; the result file it wrote."""
+
+    def __init__(self, protocol: HEAppEProtocol) -> None:
+        self.protocol = protocol
+
+    def poll(self, t: _Tracker) -> Flow[None]:
+        job_id, task_id = t.heappe_job_id, t.heappe_task_id
+        assert job_id is not None
+        assert task_id is not None
+        call = self.protocol.job_info(job_id)
+        t.apply_info(self.protocol.parse_job((yield call), call.what))
+        if t.running or t.heappe_state.terminal:
+            t.poll_requests += 1
+            parts = self.protocol.file_parts(job_id, [(task_id, PROGRESS_FILE_TYPE, t.progress_offset)])
+            with contextlib.suppress(RemoteAPIError):
+                t.apply_progress(self.protocol.parse_file_parts((yield parts)))
+
+    @staticmethod
+    def ended(t: _Tracker) -> bool:
+        return t.heappe_state.terminal
+
+    @staticmethod
+    def ledger_phase(t: _Tracker) -> JobPhase:
+        return t.ledger_phase
+
+    def _download(self, t: _Tracker, path: str, limit: int | None) -> Flow[bytes | None]:
+        assert t.heappe_job_id is not None
+        call = self.protocol.download(t.heappe_job_id, path, limit)
+        try:
+            return self.protocol.parse_download((yield call), call.what)
+        except RemoteAPIError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def fetch(self, job: _JobBase, limit: int) -> Flow[tuple[ResultDocument | None, bytes | None, str | None]]:
+        """(result document, its bytes, the end of stderr): what the cluster side left."""
+        t = job._t
+        data = None
+        for path in t.result_paths():
+            data = yield from self._download(t, path, limit)
+            if data is not None:
+                break
+        document = _decode_result_file(data, limit) if data is not None else None
+        if document is not None and t.heappe_state != JobState.FINISHED and document.status == "completed":
+            document = None  # a completed result of a task that did not finish is not to be trusted
+        stderr = None
+        if document is None:
+            with contextlib.suppress(QaasError):
+                raw = yield from self._download(t, f"/{t.heappe_task_id}/stderr.txt", 1 << 20)
+                stderr = raw.decode("utf-8", "replace")[-2000:] if raw else None
+        return document, data, stderr
+
+    def cancel(self, t: _Tracker) -> Call:
+        assert t.heappe_job_id is not None
+        return self.protocol.cancel_job(t.heappe_job_id)
+
+
+class _IQMRemote:
+    """How a job is followed on the IQM server directly: its job data; the result built from its measurements."""
+
+    def __init__(self, protocol: IQMProtocol) -> None:
+        self.protocol = protocol
+
+    def poll(self, t: _Tracker) -> Flow[None]:
+        assert t.iqm_job_id is not None
+        t.apply_iqm(self.protocol.parse_job((yield self.protocol.job(t.iqm_job_id))))
+
+    @staticmethod
+    def ended(t: _Tracker) -> bool:
+        return t.iqm_status in ("completed", "failed", "cancelled")
+
+    @staticmethod
+    def ledger_phase(t: _Tracker) -> JobPhase:
+        return {"waiting": JobPhase.QPU_QUEUED, "processing": JobPhase.QPU_PROCESSING}.get(
+            t.iqm_status or "", JobPhase.SUBMITTED
+        )
+
+    def fetch(self, job: _JobBase, limit: int) -> Flow[tuple[ResultDocument | None, bytes | None, str | None]]:
+        t = job._t
+        assert t.iqm_job_id is not None
+        data = t.iqm_data  # the last poll saw it end: no need to ask again
+        if data is None or not data.terminal:
+            data = self.protocol.parse_job((yield self.protocol.job(t.iqm_job_id)))
+        common: dict[str, Any] = {
+            "iqm_job_id": t.iqm_job_id, "calibration_set_id": data.calibration_set_id,
+            "timeline": tuple(TimelineEntry(s.status, s.timestamp, s.source) for s in data.timeline),
+            "errors": tuple(JobMessage(e.message, e.source, e.error_code) for e in data.errors),
+        }  # fmt: skip
+        request = yield Local(job.request)
+        if data.status != "completed" or request is None:
+            reason = () if request is not None else (JobMessage("the ledger holds no request of this job", "qaas"),)
+            status: Literal["failed", "cancelled"] = "cancelled" if data.status == "cancelled" else "failed"
+            document = ResultDocument(schema=RESULT_SCHEMA, submission_id=t.submission_id, status=status,
+                                      **{**common, "errors": common["errors"] + reason})  # fmt: skip
+            return document, None, None
+        # the measurements take about as many bytes as the packed result would in JSON, times the digits' width
+        measurements = self.protocol.parse_measurements((yield self.protocol.measurements(t.iqm_job_id, 8 * limit)))
+        document = completed_result(request, measurements, **common)
+        return document, encode_result(document), None
+
+    def cancel(self, t: _Tracker) -> Call:
+        assert t.iqm_job_id is not None
+        return self.protocol.cancel(t.iqm_job_id)
+
+
+_Remote = _HeappeRemote | _IQMRemote
+
+
+def _remote(protocol: HEAppEProtocol | IQMProtocol) -> _Remote:
+    from qaas_core._iqm import IQMProtocol
+
+    return _IQMRemote(protocol) if isinstance(protocol, IQMProtocol) else _HeappeRemote(protocol)
 
 
 def _decode_result_file(data: bytes, limit: int) -> ResultDocument:
@@ -198,7 +336,7 @@ class _JobBase:
     def __init__(
         self,
         tracker: _Tracker,
-        protocol: HEAppEProtocol,
+        protocol: HEAppEProtocol | IQMProtocol,
         ledger: Ledger | None,
         resource: str,
         report: PresubmitReport | None = None,
@@ -206,7 +344,7 @@ class _JobBase:
     ) -> None:
         self._t = tracker
         self.progress = progress  # auto | always | never: whether blocking waits draw a progress line
-        self._protocol = protocol
+        self._remote = _remote(protocol)
         self._ledger = ledger
         self.resource = resource
         self._result: Result | None = None
@@ -221,8 +359,8 @@ class _JobBase:
         return self._t.submission_id
 
     @property
-    def heappe_job_id(self) -> int:
-        """The HEAppE job id."""
+    def heappe_job_id(self) -> int | None:
+        """The HEAppE job id (None on the direct IQM transport)."""
         return self._t.heappe_job_id
 
     @property
@@ -258,7 +396,7 @@ class _JobBase:
     def finished(self) -> bool:
         """True once the cluster side has ended (finished, failed or cancelled), or another process has fetched the
         result; ``result()`` then returns or raises without waiting."""
-        return self._t.heappe_state.terminal or self._cached_result() is not None
+        return self._remote.ended(self._t) or self._cached_result() is not None
 
     @property
     def queue_position(self) -> int | None:
@@ -282,7 +420,7 @@ class _JobBase:
         self._t.listeners.append(callback)
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.submission_id} heappe={self.heappe_job_id} "
+        return (f"<{type(self).__name__} {self.submission_id} heappe={self.heappe_job_id or '-'} "
                 f"iqm={self.iqm_job_id or '-'} {self.state}>")  # fmt: skip
 
     # -- local state ----------------------------------------------------------------------------------------------
@@ -333,6 +471,11 @@ class _JobBase:
         self._t.emit(phase)
         return error
 
+    def _ids(self) -> str:
+        if self.heappe_job_id is not None:
+            return f"HEAppE {self.heappe_job_id}"
+        return f"IQM {self.iqm_job_id}"
+
     @contextlib.contextmanager
     def _timed(self, timeout: float | None) -> Iterator[None]:
         """One deadline over the whole operation; running out of it is a :class:`JobTimeoutError`."""
@@ -344,26 +487,20 @@ class _JobBase:
 
     def _timed_out(self, timeout: float | None) -> JobTimeoutError:
         return JobTimeoutError(
-            f"job {self.submission_id} (HEAppE {self.heappe_job_id}) is still {self._t.state or 'submitted'} after "
-            f"{timeout} s; wait again or cancel it"
+            f"job {self.submission_id} ({self._ids()}) is still {self._t.state or 'submitted'} after {timeout} s; "
+            "wait again or cancel it"
         )
 
     # -- flows (run by either driver) -----------------------------------------------------------------------------
 
     def _status_flow(self) -> Flow[JobPhase | str]:
-        t, protocol = self._t, self._protocol
+        t = self._t
         if (yield Local(self._cached_result)) is not None:
             return JobPhase.COMPLETED
         t.polls += 1
         t.poll_requests += 1
-        call = protocol.job_info(t.heappe_job_id)
-        t.apply_info(protocol.parse_job((yield call), call.what))
-        if t.running or t.heappe_state.terminal:
-            t.poll_requests += 1
-            parts = protocol.file_parts(t.heappe_job_id, [(t.heappe_task_id, PROGRESS_FILE_TYPE, t.progress_offset)])
-            with contextlib.suppress(RemoteAPIError):
-                t.apply_progress(protocol.parse_file_parts((yield parts)))
-        yield Local(lambda: self._record(state=t.ledger_phase, iqm_job_id=t.iqm_job_id))
+        yield from self._remote.poll(t)
+        yield Local(lambda: self._record(state=self._remote.ledger_phase(t), iqm_job_id=t.iqm_job_id))
         return t.state
 
     def _wait_flow(self, timeout: float | None) -> Flow[JobPhase | str]:
@@ -372,7 +509,7 @@ class _JobBase:
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             yield from self._status_flow()
-            if (yield Local(lambda: self.finished)):  # ended on the cluster, or another process fetched the result
+            if (yield Local(lambda: self.finished)):  # ended remotely, or another process fetched the result
                 return self._t.state
             delay = self._t.next_delay()
             if end is not None:
@@ -381,15 +518,6 @@ class _JobBase:
                     raise self._timed_out(timeout)
                 delay = min(delay, left)
             yield Sleep(delay)
-
-    def _download_flow(self, path: str, limit: int | None) -> Flow[bytes | None]:
-        call = self._protocol.download(self._t.heappe_job_id, path, limit)
-        try:
-            return self._protocol.parse_download((yield call), call.what)
-        except RemoteAPIError as exc:
-            if _missing(exc):
-                return None
-            raise
 
     def _result_flow(self, timeout: float | None) -> Flow[Result]:
         cached = yield Local(self._cached_result)
@@ -400,24 +528,13 @@ class _JobBase:
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         limit = yield Local(lambda: self._result_limit)
-        data = None
-        for path in self._t.result_paths():
-            data = yield from self._download_flow(path, limit)
-            if data is not None:
-                break
-        document = _decode_result_file(data, limit) if data is not None else None
-        finished = self._t.heappe_state == JobState.FINISHED
-        if finished and document is not None and data is not None and document.status == "completed":
+        document, data, stderr = yield from self._remote.fetch(self, limit)
+        if document is not None and data is not None and document.status == "completed":
             return (yield Local(lambda: self._finish(document, data)))  # type: ignore[no-any-return]
-        stderr = None
-        if document is None:
-            with contextlib.suppress(QaasError):
-                raw = yield from self._download_flow(f"/{self._t.heappe_task_id}/stderr.txt", 1 << 20)
-                stderr = raw.decode("utf-8", "replace")[-2000:] if raw else None
         raise (yield Local(lambda: self._fail(document, stderr)))
 
     def _cancel_flow(self) -> Flow[None]:
-        yield self._protocol.cancel_job(self._t.heappe_job_id)
+        yield self._remote.cancel(self._t)
         yield Local(lambda: self._record(state=JobPhase.CANCELLED))
         self._t.emit(JobPhase.CANCELLED)
 
@@ -428,7 +545,7 @@ class Job(_JobBase):
     def __init__(
         self,
         tracker: _Tracker,
-        heappe: HEAppEClient,
+        heappe: HEAppEClient | IQMServerClient,
         ledger: Ledger | None,
         resource: str,
         report: PresubmitReport | None = None,
@@ -488,7 +605,7 @@ class AsyncJob(_JobBase):
     def __init__(
         self,
         tracker: _Tracker,
-        heappe: AsyncHEAppEClient,
+        heappe: AsyncHEAppEClient | AsyncIQMServerClient,
         ledger: Ledger | None,
         resource: str,
         report: PresubmitReport | None = None,

@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 JobState = str  # a JobPhase value (the ledger stores phases as their strings)
 JOB_STATES: Final[tuple[str, ...]] = tuple(phase.value for phase in JobPhase)
 TERMINAL_STATES: Final = frozenset(phase.value for phase in JobPhase if phase.terminal)
+TRANSPORTS: Final = ("heappe", "iqm")
 LEDGER_FILENAME: Final = "ledger.sqlite3"
 
 _APPLICATION_ID: Final = 0x71616173  # b"qaas": marks the SQLite file as a qaas ledger
@@ -119,6 +120,10 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             until         REAL NOT NULL
         )
         """,
+    ),
+    (
+        # which transport carries a job: heappe (LEXIS + HEAppE, the cluster side) or iqm (the IQM server directly)
+        "ALTER TABLE jobs ADD COLUMN transport TEXT NOT NULL DEFAULT 'heappe'",
     ),
 )
 
@@ -259,7 +264,8 @@ class LedgerEntry:
         profile: Name of the qaas profile used (e.g. ``lexis`` or ``emulator``).
         project: LEXIS project.
         resource: LEXIS resource (the quantum computer) the batch was prepared for.
-        heappe_url: Base URL of the HEAppE instance that runs the job (HEAppE job ids are per instance).
+        heappe_url: Base URL of the service that runs the job: the HEAppE instance (HEAppE job ids are per
+            instance), or the IQM server on the ``iqm`` transport.
         shots: Shots per circuit.
         circuits: Number of circuits in the batch.
         state: Last known state, one of :data:`JOB_STATES`.
@@ -273,6 +279,7 @@ class LedgerEntry:
         updated: When the record last changed (UTC).
         error: Why the job failed, if it did (never a secret).
         meta: Extra JSON facts (framework, circuit names, ...); keys naming secrets are refused.
+        transport: ``heappe`` or ``iqm`` (the IQM job id is then the durable remote id).
     """
 
     submission_id: str
@@ -294,6 +301,7 @@ class LedgerEntry:
     updated: datetime = field(default_factory=utcnow)
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    transport: str = "heappe"
 
     def __post_init__(self) -> None:
         """Check every field.
@@ -306,6 +314,8 @@ class LedgerEntry:
             raise ValidationError("request_digest must be a SHA-256 digest: 64 lower-case hex digits")
         if self.state not in JOB_STATES:
             raise ValidationError(f"unknown job state {self.state!r}; known: {', '.join(JOB_STATES)}")
+        if self.transport not in TRANSPORTS:
+            raise ValidationError(f"unknown transport {self.transport!r}; known: {', '.join(TRANSPORTS)}")
         for name in _TEXT_FIELDS + _OPTIONAL_TEXT_FIELDS:
             value = getattr(self, name)
             if value is None and name in _OPTIONAL_TEXT_FIELDS:

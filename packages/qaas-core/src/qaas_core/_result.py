@@ -39,6 +39,7 @@ __all__ = [
     "ResultDocument",
     "TimelineEntry",
     "check_result_against_request",
+    "completed_result",
     "decode_result",
     "encode_result",
     "max_result_bytes",
@@ -207,6 +208,43 @@ def max_result_bytes(request: RunRequest) -> int:
             distinct = request.shots if bits >= 20 else min(request.shots, 2**bits)
             total += distinct * (bits + _ENTRY_OVERHEAD)
     return total
+
+
+def completed_result(
+    request: RunRequest,
+    measurements: Sequence[Mapping[str, Any]],
+    *,
+    iqm_job_id: str,
+    calibration_set_id: str | None,
+    timeline: Sequence[TimelineEntry] = (),
+    errors: Sequence[JobMessage] = (),
+    worker: Mapping[str, str] | None = None,
+) -> ResultDocument:
+    """The ``qaas.result/1`` document of a completed IQM job: its per-circuit measurements (IQM's
+    ``artifacts/measurements``: key -> shots x bits) kept as the request asked (memory or counts).
+
+    Raises:
+        ResponseError: the measurements do not match the request's circuits or keys.
+    """
+    if len(measurements) != len(request.circuits):
+        raise ResponseError(
+            f"the IQM server returned measurements of {len(measurements)} circuits for {len(request.circuits)}"
+        )
+    circuits = []
+    for circuit, shots in zip(request.circuits, measurements, strict=True):
+        keys = [(str(i.args["key"]), len(i.locus)) for i in circuit.instructions if i.name == "measure"]
+        if set(shots) != {k for k, _ in keys}:
+            raise ResponseError(f"circuit {circuit.name!r}: measurement keys {sorted(shots)} != {[k for k, _ in keys]}")
+        count = len(next(iter(shots.values()))) if shots else 0
+        try:
+            circuits.append(circuit_result(circuit.name, shots, count, memory=request.memory, keys=keys))
+        except ValueError as exc:
+            raise ResponseError(f"circuit {circuit.name!r}: malformed measurements ({exc})") from exc
+    return ResultDocument(
+        schema=RESULT_SCHEMA, submission_id=request.submission_id, status="completed", iqm_job_id=iqm_job_id,
+        calibration_set_id=calibration_set_id, circuits=tuple(circuits), timeline=tuple(timeline),
+        errors=tuple(errors), worker=dict(worker or {}),
+    )  # fmt: skip
 
 
 def encode_result(document: ResultDocument) -> bytes:

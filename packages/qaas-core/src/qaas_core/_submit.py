@@ -1,5 +1,6 @@
 """The submission protocol, as flows: create, upload and submit a HEAppE job exactly once; resume one a crashed
-process left half done; run a calibration job.
+process left half done; run a calibration job; and, on the direct transport, submit to the IQM server and read its
+calibration.
 
 Exactly three HEAppE calls carry a batch: ``CreateJob``, one ``UploadFilesToJobExecutionDir`` (whatever the batch
 size) and ``SubmitJob``. The client-generated submission id travels in the job name, so an ambiguous failure of a
@@ -16,21 +17,37 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from qaas_core._errors import JobFailedError, JobTimeoutError, QaasError, RemoteAPIError, TransportError
+from qaas_core._circuit import Circuit
+from qaas_core._errors import (
+    ConfigurationError,
+    JobFailedError,
+    JobTimeoutError,
+    QaasError,
+    RemoteAPIError,
+    ResponseError,
+    SubmissionUnconfirmedError,
+    TransportError,
+)
 from qaas_core._flow import Flow, Local, Sleep
 from qaas_core._heappe import HEAppEProtocol, JobInfo, JobState
 from qaas_core._phase import JobPhase
 
 if TYPE_CHECKING:
+    from qaas_core._calibration import Calibration
+    from qaas_core._iqm import IQMJobData, IQMProtocol
     from qaas_core._ledger import Ledger
     from qaas_core._lexis import HeappeTarget
+    from qaas_core._wire import RunRequest
 
 __all__ = [
     "REQUEST_FILE",
     "calibration_flow",
     "create_flow",
+    "iqm_calibration_flow",
+    "iqm_submit_flow",
     "job_name",
     "job_spec",
+    "quantum_computer_flow",
     "resume_flow",
     "send_flow",
     "submit_job_flow",
@@ -210,4 +227,84 @@ def calibration_flow(protocol: HEAppEProtocol, spec: dict[str, Any], *, timeout:
     data = protocol.parse_download((yield call), call.what)
     if data is None:
         raise JobFailedError(f"the calibration job {info.id} wrote no calibration.json", heappe_job_id=info.id)
+    return data
+
+
+# -- the IQM server directly -----------------------------------------------------------------------------------------
+
+
+def quantum_computer_flow(protocol: IQMProtocol, wanted: str | None) -> Flow[str]:
+    """The alias (or id) of the quantum computer to use: ``wanted``, checked against the server's list, or the only
+    one the server has.
+
+    Raises:
+        ConfigurationError: ``wanted`` is unknown, or the server has several and none was named.
+    """
+    computers = protocol.parse_quantum_computers((yield protocol.quantum_computers()))
+    names = sorted({alias or qc_id for qc_id, alias in computers})
+    if wanted:
+        if any(wanted in (qc_id, alias) for qc_id, alias in computers):
+            return wanted
+        raise ConfigurationError(f"the IQM server has no quantum computer {wanted!r}; it has {names}")
+    if len(computers) == 1:
+        qc_id, alias = computers[0]
+        return alias or qc_id
+    raise ConfigurationError(f"the IQM server has {len(computers)} quantum computers {names}: set quantum_computer")
+
+
+def iqm_calibration_flow(protocol: IQMProtocol, qc: str, calibration_set_id: str | None) -> Flow[Calibration]:
+    """The calibration (architecture, metrics, gate durations) of the current or a pinned set, read directly."""
+    from qaas_core._calibration import Calibration
+
+    dqa = protocol.parse_object((yield protocol.dynamic_architecture(qc, calibration_set_id)), "reading the DQA")
+    metrics = protocol.parse_object((yield protocol.quality_metrics(qc, calibration_set_id)), "reading the metrics")
+    observations = list(metrics.get("observations") or [])
+    try:  # gate durations live in the calibration set itself
+        calset = protocol.parse_object((yield protocol.calibration_set(qc, calibration_set_id)), "reading the set")
+        observations += list(calset.get("observations") or [])
+    except QaasError:
+        pass
+    return Calibration.from_iqm(dqa, {"observations": observations}, device=qc)
+
+
+def iqm_submit_flow(
+    protocol: IQMProtocol, ledger: Ledger, qc: str, request: RunRequest, *, use_timeslot: bool
+) -> Flow[IQMJobData]:
+    """Submit a recorded request as one IQM circuit job and record its id.
+
+    The IQM API has no idempotency key, so a submit whose answer is lost is never sent again: the submission is
+    recorded as failed with a message that names it, and its first circuit carries ``qaas_submission_id`` in its
+    metadata, so the job can be recognised on the server (``GET jobs/{id}/payload``).
+
+    Raises:
+        SubmissionUnconfirmedError: no clear answer; the job may exist.
+    """
+    from qaas_core._wire import encode_iqm_job
+
+    first = request.circuits[0]
+    tag = {**(first.metadata or {}), "qaas_submission_id": request.submission_id}
+    tagged = (Circuit(first.name, first.instructions, tag), *request.circuits[1:])
+    body = encode_iqm_job(
+        tagged,
+        shots=request.shots,
+        options=request.options,
+        calibration_set_id=request.calibration_set_id,
+        qubit_mapping=request.qubit_mapping,
+    )
+    sent_at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    try:
+        data = protocol.parse_job((yield protocol.submit(qc, body, use_timeslot=use_timeslot)), "submitting")
+    except (TransportError, ResponseError) as exc:
+        message = (
+            f"the IQM server did not confirm submission {request.submission_id} (sent {sent_at}): {exc}. The job may "
+            "exist; it is not sent again automatically. Check your jobs on the IQM server (its first circuit's "
+            f"metadata holds qaas_submission_id={request.submission_id}) before you submit the circuits again."
+        )
+        yield Local(lambda: ledger.update(request.submission_id, state=JobPhase.FAILED, error=message))
+        raise SubmissionUnconfirmedError(message, state="failed") from exc
+    except RemoteAPIError:
+        yield Local(lambda: ledger.update(request.submission_id, state=JobPhase.FAILED,
+                                          error="the IQM server refused the job"))  # fmt: skip
+        raise
+    yield Local(lambda: ledger.update(request.submission_id, state=JobPhase.SUBMITTED, iqm_job_id=data.id))
     return data

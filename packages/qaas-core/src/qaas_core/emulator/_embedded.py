@@ -74,6 +74,8 @@ class EmbeddedEmulator:
             "resource": DEMO_RESOURCE,
             "device": self.server.config.device,
             "state_dir": str(self.server.config.state_dir),
+            "quantum_computer": self.server.config.quantum_computer,
+            "iqm_token": self.server.config.iqm_token,
             "admin_key": self.server.admin_key.get(),
         }
 

@@ -30,7 +30,7 @@ from uuid import UUID
 from qaas_core._calibration import Calibration
 from qaas_core._errors import ConfigurationError, QaasError, ValidationError
 from qaas_core._gzip import compress, is_gzip
-from qaas_core._result import RESULT_SCHEMA, JobMessage, ResultDocument, TimelineEntry, circuit_result, encode_result
+from qaas_core._result import RESULT_SCHEMA, JobMessage, ResultDocument, TimelineEntry, completed_result, encode_result
 from qaas_core._wire import RunRequest, check_calibration_set_id, encode_iqm_job
 from qaas_core.worker._config import WorkerConfig
 from qaas_core.worker._files import Sink, decode_request
@@ -321,12 +321,13 @@ def _follow(
         measurements = tracker.result()
     except Exception as exc:
         raise _iqm_error(f"could not download the results of IQM job {iqm_job_id}", exc) from exc
-    circuits = []
-    for circuit, shots in zip(request.circuits, measurements, strict=True):
-        keys = [(i.args["key"], len(i.locus)) for i in circuit.instructions if i.name == "measure"]
-        count = len(next(iter(shots.values()))) if shots else 0
-        circuits.append(circuit_result(circuit.name, shots, count, memory=request.memory, keys=keys))
-    output.result(ResultDocument(status="completed", circuits=tuple(circuits), **common))
+    try:
+        document = completed_result(request, measurements, iqm_job_id=iqm_job_id,
+                                     calibration_set_id=common["calibration_set_id"], timeline=common["timeline"],
+                                     errors=common["errors"], worker=common["worker"])  # fmt: skip
+    except QaasError as exc:
+        raise WorkerError(f"IQM job {iqm_job_id} returned unusable measurements: {exc}", EXIT["failed"]) from exc
+    output.result(document)
     sink.progress("done", iqm_job_id=iqm_job_id)
     return EXIT["ok"]
 
