@@ -194,3 +194,15 @@ def test_queue_position_is_reported_and_a_queued_job_can_be_cancelled(tmp_path: 
             second.result(timeout=30)
         assert info.value.state == "cancelled" and slow.ledger.get(second.submission_id).state == "cancelled"
         first.cancel()
+
+
+def test_openqasm_from_the_cli_on_the_direct_transport(client: q.QaasClient) -> None:
+    env = {**os.environ, "QAAS_DATA_DIR": str(client.settings.data_dir), "QAAS_PROFILE": "emulator",
+           "QAAS_TRANSPORT": "iqm", "COLUMNS": "200"}  # fmt: skip
+    ghz = str(ROOT / "examples" / "ghz.qasm")
+    argv = [sys.executable, "-m", "qaas_core.cli", "run", ghz, "--shots", "200", "--json"]
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["heappe_job_id"] is None and doc["iqm_job_id"] and "IQM job" in run.stderr
+    assert set(doc["counts"][0]) <= {"000", "111"} and sum(doc["counts"][0].values()) == 200

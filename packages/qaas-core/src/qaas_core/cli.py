@@ -197,7 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         circuit = circuit_from_qasm3(source, calibration, name=Path(args.file).stem)
         job = client.submit(circuit, args.shots, calibration=calibration, memory=False)
         out = _console(stderr=True)
-        out.print(_text(f"submitted {job.submission_id} (HEAppE job {job.heappe_job_id})"))
+        remote = f"HEAppE job {job.heappe_job_id}" if job.heappe_job_id is not None else f"IQM job {job.iqm_job_id}"
+        out.print(_text(f"submitted {job.submission_id} ({remote})"))
         if args.no_wait:
             sys.stdout.write(job.submission_id + "\n")
             return 0
@@ -272,7 +273,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.action == "result":
             return _print_counts(job.result(timeout=args.timeout), args.json)
         job.cancel()
-        _console().print(_text(f"cancelled {job.submission_id} (HEAppE job {job.heappe_job_id})"))
+        _console().print(_text(f"cancelled {job.submission_id} ({job.heappe_job_id or job.iqm_job_id})"))
         return 0
 
 
