@@ -779,14 +779,16 @@ def test_template_parameters_are_substituted_and_checked(tmp_path: Path, worker:
     from qaas_core.emulator._lexis import load_seed
 
     seed = load_seed(None)
-    seed["heappe"]["command_templates"].append(
+    # a seed adds templates in the format of the ones sites register (deploy/*.json)
+    seed["heappe"]["command_templates"] = [
         {
-            "name": "tagged-run",
-            "node_type": "qexecute",
-            "arguments": ["run", "--tag", "%%{tag}", "--mode=%%{mode}"],
-            "parameters": [{"identifier": "tag"}, {"identifier": "mode", "default": "fast"}],
+            "Name": "tagged-run",
+            "ClusterNodeTypeName": "qexecute",
+            "ExecutableFile": "@PYTHON@",
+            "CommandParameters": "-I -m qaas_core.worker --config @CONFIG@ run --tag %%{tag} --mode=%%{mode}",
+            "TemplateParameters": [{"Identifier": "tag"}, {"Identifier": "mode", "Default": "fast"}],
         }
-    )
+    ]
     (tmp_path / "seed.json").write_text(json.dumps(seed))
     with EmulatorServer(make_config(tmp_path, worker)) as emu:
         api = Api(emu.url)

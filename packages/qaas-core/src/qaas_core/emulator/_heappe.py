@@ -35,10 +35,12 @@ Endpoints::
     POST   /heappe/FileTransfer/DownloadPartsOfJobFilesFromCluster         (480 bytes)
     GET    /qaas                                                           IT4I QaaS server info (anonymous)
 
-The cluster, the scheduler and the processes are in :mod:`qaas_core.emulator._cluster`. Clusters, node types and
-command templates come from the ``heappe`` part of the seed; every LEXIS project resource located on a cluster is a
-HEAppE project whose ``AccountingString`` is the resource name, and every seed template exists once per project
-(arguments after the worker command, ``%%{Identifier}`` placeholders; a parameter with a ``default`` is optional).
+The cluster, the scheduler and the processes are in :mod:`qaas_core.emulator._cluster`. Clusters and node types
+come from the ``heappe`` part of the seed; every LEXIS project resource located on a cluster is a HEAppE project
+whose ``AccountingString`` is the resource name. Command templates are the files sites register
+(:mod:`qaas_core.worker._deploy`, ``deploy/`` in the repository) plus any the seed's ``command_templates`` add in
+the same format; each exists once per project (``%%{Identifier}`` placeholders; a parameter with a ``Default`` is
+optional).
 
 Choices where the reference is silent: a missing session code is 401 "Unauthorized Access", an unknown or expired
 one 401 "Session Code Authentication Problem"; a wrong HEAppE password is 502 "External Service Error"; an invalid
@@ -66,7 +68,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -312,7 +313,10 @@ class _Project:
 
 
 class _Catalogue:
-    """The HEAppE configuration: clusters from the seed, projects from the LEXIS resources located on them.
+    """The HEAppE configuration: clusters from the seed, projects from the LEXIS resources located on them, and in
+    every project the command templates qaas ships for sites (``qaas_core/worker/deploy/*.json``, the files
+    ``deploy/`` tells sites to register), followed by any the seed's ``command_templates`` add in the same format.
+    A template's arguments are what follows the worker invocation in its command.
 
     As on a real HEAppE, every project has a cluster account of its own (``<cluster_user>-p<project id>``, or the
     seed's ``cluster_accounts`` by accounting string): its jobs run under it, in its own directory tree.
@@ -350,7 +354,10 @@ class _Catalogue:
             self.clusters[cluster.id] = cluster
             self.node_types.update((n.id, n) for n in node_types)
         by_name = {c.name: c for c in self.clusters.values()}
-        template_seeds = list(seed.get("command_templates", []))
+        # the templates a site is told to register (qaas_core/worker/deploy/*.json), plus any a seed adds
+        from qaas_core.worker._deploy import command_templates
+
+        template_seeds = command_templates(seed.get("command_templates", []))
         self.projects: dict[int, _Project] = {}
         self.templates: dict[int, _Template] = {}
         for lexis_project in lexis.projects:
@@ -361,21 +368,18 @@ class _Catalogue:
                 project_id = len(self.projects) + 1
                 templates = []
                 for index, t in enumerate(template_seeds):
-                    node_type = next((n for n in cluster_info.node_types if n.name == t.get("node_type")), None)
+                    node_type = next((n for n in cluster_info.node_types if n.name == t.node_type), None)
                     if node_type is None:
                         continue
                     template = _Template(
                         id=(project_id - 1) * max(1, len(template_seeds)) + index + 1,
-                        name=str(t["name"]),
-                        description=str(t.get("description", "")),
+                        name=t.name,
+                        description=t.description,
                         project_id=project_id,
                         node_type_id=node_type.id,
-                        arguments=tuple(str(a) for a in t.get("arguments", [])),
-                        parameters=tuple(
-                            _Parameter(str(p["identifier"]), str(p.get("description", "")), p.get("default"))
-                            for p in t.get("parameters", [])
-                        ),
-                        enabled=bool(t.get("enabled", True)),
+                        arguments=t.arguments,
+                        parameters=tuple(_Parameter(p.identifier, p.description, p.default) for p in t.parameters),
+                        enabled=t.enabled,
                     )
                     templates.append(template)
                     self.templates[template.id] = template
@@ -847,11 +851,14 @@ class HEAppE:
         )
 
     async def _qaas_info(self, call: _Call, user: _User | None) -> Response:
-        try:
-            version = metadata.version("qaas-core")
-        except metadata.PackageNotFoundError:
-            version = "0.0.0"
-        return JSONResponse({"qaas_version": version, "sw_stack": "IQM", "quantum_technology": "superconducting"})
+        """The site document (:mod:`qaas_core._version`): what the site's worker says of itself (its qaas-core
+        version and the schemas it speaks), from the file the emulated site wrote as a real site writes the static
+        file it serves here; this qaas-core's own when the tasks run a test's program instead of the worker."""
+        from qaas_core._version import site_info
+        from qaas_core.emulator._worker_service import site_info_file
+
+        doc = read_json(site_info_file(self.config.state_dir or self.lexis.state_root))
+        return JSONResponse(doc if isinstance(doc, dict) else site_info())
 
     async def _version_information(self, call: _Call, user: _User | None) -> Response:
         return JSONResponse(

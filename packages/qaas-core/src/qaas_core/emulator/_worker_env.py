@@ -11,7 +11,8 @@ libraries users already have; installed next to a user's Qiskit it costs every p
    rebuilt when qaas-core, its dependencies or the Python version change. Concurrent emulators wait for one build.
 
 The build needs the package index once. ``qaas emulator worker-env`` (or :func:`worker_python`) builds it ahead of
-time.
+time. :func:`worker_info` says which qaas-core that interpreter runs (what a site serves at ``/qaas``): asked once
+with ``qaas-worker info`` and kept in the environment's marker file.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from pathlib import Path
 from typing import Final
 
 from qaas_core._errors import ConfigurationError
+from qaas_core._files import write_atomic
 
-__all__ = ["worker_env_dir", "worker_python"]
+__all__ = ["worker_env_dir", "worker_info", "worker_python"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +123,36 @@ def worker_python(explicit: str | None = None, *, cache: Path | None = None) -> 
             with contextlib.suppress(OSError):
                 fcntl.flock(lock, fcntl.LOCK_UN)
     return str(python)
+
+
+def _ask(python: str) -> dict[str, object] | None:
+    try:
+        done = subprocess.run(  # noqa: S603 - the site's interpreter and our module, no shell
+            [python, "-I", "-m", "qaas_core.worker", "info"],
+            capture_output=True, text=True, timeout=60, check=False, env={"PATH": os.environ.get("PATH", os.defpath)},
+        )  # fmt: skip
+        info = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        info = None
+    return info if isinstance(info, dict) else None
+
+
+def worker_info(python: str) -> dict[str, object] | None:
+    """The site document of the worker that ``python`` runs (``qaas-worker info``, see ``qaas_core._version``), or
+    None when that interpreter cannot say (a qaas-core older than the ``info`` command, or none at all).
+
+    An environment built here keeps the answer in its marker file, so it is asked once per build; an interpreter
+    named by the caller is asked every time (one short process).
+    """
+    marker = Path(python).parent.parent / _MARKER
+    try:
+        recorded = json.loads(marker.read_text()) if marker.is_file() else None
+    except (OSError, ValueError):
+        recorded = None
+    if isinstance(recorded, dict) and isinstance(recorded.get("info"), dict):
+        return dict(recorded["info"])
+    info = _ask(python)
+    if info is not None and isinstance(recorded, dict):
+        with contextlib.suppress(OSError):  # a cache: another emulator may write the same answer meanwhile
+            write_atomic(marker, json.dumps({**recorded, "info": info}).encode(), mode=0o644)
+    return info

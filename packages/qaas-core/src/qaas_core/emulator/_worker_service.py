@@ -4,6 +4,9 @@ HEAppE tasks run ``qaas-worker run``; the site's configuration names the service
 request to this service, which keeps iqm-client imported and holds the IQM token: a task starts in a fraction of a
 second instead of paying the iqm-client import (seconds) every time. Until the service is up (or when iqm-client is
 missing) tasks run in-process, reading the token file the site configuration names.
+
+Like a site, the emulated one also writes ``site/qaas.json``: what its worker says with ``qaas-worker info`` (its
+qaas-core version and the schemas it speaks), which the emulated HEAppE host serves at ``/qaas``.
 """
 
 from __future__ import annotations
@@ -21,13 +24,20 @@ from pathlib import Path
 from starlette.routing import BaseRoute
 
 from qaas_core._files import private_dir, write_atomic
+from qaas_core._version import SITE_SCHEMA
 from qaas_core.emulator._cluster import die_with_parent_thread
 from qaas_core.emulator._config import EmulatorConfig
-from qaas_core.emulator._worker_env import worker_python
+from qaas_core.emulator._worker_env import worker_info, worker_python
+from qaas_core.worker._deploy import worker_command
 
-__all__ = ["WorkerService"]
+__all__ = ["WorkerService", "site_info_file"]
 
 logger = logging.getLogger(__name__)
+
+
+def site_info_file(state_dir: Path) -> Path:
+    """The site document (``/qaas``) of the emulated site whose state lives in ``state_dir``."""
+    return state_dir / "site" / "qaas.json"
 
 
 class WorkerService:
@@ -55,11 +65,12 @@ class WorkerService:
     @property
     def task_command(self) -> list[str]:
         """How the site's command templates start the worker (before ``--account`` and the template arguments): its
-        own interpreter, isolated, with the site's configuration. The first call may build the worker environment.
+        own interpreter, isolated, with the site's configuration, as the shipped templates say
+        (:func:`~qaas_core.worker._deploy.worker_command`). The first call may build the worker environment.
         """
         if self._python is None:
             self._python = worker_python(self.config.worker_python)
-        return [self._python, "-I", "-m", "qaas_core.worker", "--config", str(self.config_path)]
+        return worker_command(self._python, str(self.config_path))
 
     def write_site_config(self) -> None:
         """Write ``site/worker.toml`` and the IQM token file (once the emulator's port is known)."""
@@ -79,8 +90,20 @@ class WorkerService:
             lines += ["", "[service]", f"socket = {json.dumps(str(self.socket))}"]
         write_atomic(self.config_path, ("\n".join(lines) + "\n").encode(), mode=0o600)
 
+    def write_site_info(self) -> None:
+        """Write ``site/qaas.json`` from the site's worker (a test's own program has none: nothing is written)."""
+        if self.config.worker_command:
+            return
+        python = self.task_command[0]
+        info = worker_info(python)
+        if info is None:
+            logger.warning("the site's worker %s does not say which qaas-core it runs (qaas-worker info)", python)
+            info = {"schema": SITE_SCHEMA, "qaas_version": None, "schemas": []}
+        write_atomic(site_info_file(self.root), json.dumps(info).encode(), mode=0o644)
+
     async def startup(self) -> None:
         self.write_site_config()
+        self.write_site_info()
         if not self.config.worker_service:
             return
         # the service starts from a clean environment, like a systemd unit: nothing of the emulator's host process

@@ -5,6 +5,10 @@ The site's command templates start it isolated, with its configuration named on 
     /opt/qaas/bin/python -I -m qaas_core.worker --config /etc/qaas/worker.toml run
 
 Before anything else it replaces the job's environment by the site's (:func:`~._config.clean_environment`).
+
+For the site administrator: ``doctor`` checks an installation (:mod:`~._doctor`), ``info`` prints the site document
+served at ``{HEAPPE_URL}/qaas`` (:mod:`qaas_core._version`) and ``templates`` the HEAppE command templates with this
+installation's interpreter and configuration filled in (:mod:`~._deploy`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--calibration-set", default=None, help="a pinned set (default: $QAAS_CALIBRATION_SET)")
     srv = sub.add_parser("serve", help="hold iqm-client and the IQM credential; serve tasks on the site's socket")
     srv.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process goes away")
+    doc = sub.add_parser("doctor", help="check this installation and the site's configuration; exit 1 on a failure")
+    doc.add_argument("--python", help="the interpreter the command templates name (default: this one)")
+    sub.add_parser("info", help="print the site document (qaas-core version, schemas) a site serves at /qaas")
+    tpl = sub.add_parser("templates", help="print the HEAppE command templates filled in for this installation")
+    tpl.add_argument("--python", help="the interpreter the templates name (default: this one)")
     return parser
 
 
@@ -54,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from qaas_core.worker._execute import EXIT
 
     args = _parser().parse_args(argv)
+    if args.command in ("doctor", "info", "templates"):
+        return _admin(args)
     try:
         inputs = clean_environment()
         config = load_config(args.config)
@@ -68,6 +79,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return _run(config, task_dir, account, args.timeout)
     return _calibrate(config, task_dir, account, args.calibration_set or inputs.get("QAAS_CALIBRATION_SET"))
+
+
+def _admin(args: argparse.Namespace) -> int:
+    """The administrator's commands: they read no job input, and ``doctor`` must see the environment it checks."""
+    import json
+
+    from qaas_core._errors import ConfigurationError
+    from qaas_core._version import site_info
+    from qaas_core.worker._config import DEFAULT_CONFIG
+    from qaas_core.worker._deploy import command_templates
+
+    if args.command == "doctor":
+        from qaas_core.worker._doctor import run_doctor
+
+        return run_doctor(args.config, python=args.python)
+    if args.command == "info":
+        print(json.dumps(site_info(), indent=2))
+        return 0
+    config = str(Path(os.path.abspath(args.config or DEFAULT_CONFIG)))
+    try:
+        filled = [t.filled(args.python or sys.executable, config) for t in command_templates()]
+    except ConfigurationError as exc:
+        return _fail(str(exc), 5)
+    print(json.dumps(filled, indent=2))
+    return 0
 
 
 def _serve(config: WorkerConfig, exit_with_parent: bool) -> int:

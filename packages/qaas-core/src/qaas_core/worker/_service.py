@@ -13,9 +13,10 @@ Protocol (every header is one JSON line of at most 64 KiB; a body follows a head
 
     task → service   {"command": "run", "account": "p1acct", "bytes": N}  + N bytes of the request file
                      {"command": "calibrate", "calibration_set_id": "…" | null}
+                     {"command": "ping"}                                   (``qaas-worker doctor``)
     service → task   {"progress": {"event": …}}                           (any number)
                      {"file": "result.json", "bytes": N} + N bytes         (output files)
-                     {"exit": CODE, "message": TEXT}                       (last)
+                     {"exit": CODE, "message": TEXT}                       (last; a ping: 0, "qaas-core X.Y.Z")
 
 If the task goes away (HEAppE cancelled it or its walltime ended), the service stops the work and cancels the IQM
 job.
@@ -40,7 +41,7 @@ from typing import Any, Final
 from qaas_core.worker._config import WorkerConfig
 from qaas_core.worker._files import OUTPUT_NAMES, FileSink, now
 
-__all__ = ["delegate", "serve"]
+__all__ = ["delegate", "ping", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,22 @@ def delegate(
             return None
 
 
+def ping(socket_path: Path, timeout: float = 5.0) -> str | None:
+    """Whether a service answers on ``socket_path``: its answer (``qaas-core VERSION``), or None when none came."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        with sock, sock.makefile("rb") as stream:
+            sock.connect(str(socket_path))
+            _send(sock, {"command": "ping"})
+            while True:
+                frame = _read_header(stream)
+                if "exit" in frame:
+                    return str(frame.get("message", ""))
+    except (OSError, EOFError, ValueError, ProtocolError):
+        return None
+
+
 # -- the service's side --------------------------------------------------------------------------------------------
 
 
@@ -192,6 +209,11 @@ class _Handler(socketserver.StreamRequestHandler):
             request = _read_body(self.rfile, header.get("bytes"), config.max_upload_bytes) if command == "run" else b""
         except (ValueError, EOFError, OSError, ProtocolError) as exc:
             self._answer(sink, EXIT["bad_input"], f"malformed service request: {exc}")
+            return
+        if command == "ping":
+            from qaas_core._version import site_info
+
+            self._answer(sink, EXIT["ok"], f"qaas-core {site_info()['qaas_version']}")
             return
         gone = threading.Event()
         threading.Thread(target=self._watch, args=(gone,), daemon=True).start()
