@@ -155,7 +155,8 @@ def _iqm_client_range() -> str:
         if spec.startswith("["):
             spec = spec.partition("]")[2].strip()
         if not spec or spec[0] in "<>=!~":
-            return spec or IQM_CLIENT_RANGE
+            # lower bounds first, as people write them
+            return ",".join(sorted(spec.split(","), key=lambda c: not c.startswith(">"))) or IQM_CLIENT_RANGE
     return IQM_CLIENT_RANGE
 
 
@@ -209,6 +210,17 @@ class _Doctor:
             )
         else:
             self.add("environment", Status.OK, "no variable that loads code into the process (LD_PRELOAD, LD_AUDIT)")
+
+    def account(self) -> None:
+        if self.host.uid == 0:
+            self.add(
+                "account",
+                Status.WARN,
+                "running as root: run the worker under a dedicated account that alone "
+                "reads the IQM token (User= in deploy/qaas-worker.service), and run the doctor as that account",
+            )
+        else:
+            self.add("account", Status.OK, f"runs as {self.user} (uid {self.host.uid})")
 
     def packages(self) -> None:
         version = _installed("qaas-core") or "unknown"
@@ -572,6 +584,7 @@ def diagnose(
         doctor.python()
         doctor.isolation()
         doctor.environment()
+        doctor.account()
         doctor.packages()
         doctor.configuration()
         doctor.credential_file()
