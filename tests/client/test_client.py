@@ -278,3 +278,21 @@ def test_the_served_emulator_prints_a_whole_token_and_writes_an_env_file(tmp_pat
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0 and not (tmp_path / "emulator.env").exists()
+
+
+def test_a_worker_of_another_release_is_reported(client: q.QaasClient) -> None:
+    from qaas_core._client import WorkerVersionWarning
+
+    site = Path(str(client._emulator.server.config.state_dir)) / "site" / "qaas.json"  # type: ignore[union-attr]
+    original = site.read_text()
+    try:
+        site.write_text(json.dumps({**json.loads(original), "qaas_version": "9.7.0"}))
+        (client.settings.data_dir / "cache" / "targets.json").unlink(missing_ok=True)
+        fresh = q.QaasClient(profile="emulator", data_dir=client.settings.data_dir)
+        try:
+            with pytest.warns(WorkerVersionWarning, match="9.7"):
+                fresh.target()
+        finally:
+            fresh.close()
+    finally:
+        site.write_text(original)

@@ -63,9 +63,13 @@ if TYPE_CHECKING:
 
     from qaas_core._ledger import Lease, Ledger, LedgerEntry
 
-__all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning"]
+__all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning", "WorkerVersionWarning"]
 
 logger = logging.getLogger(__name__)
+
+
+class WorkerVersionWarning(UserWarning):
+    """The site's worker runs another qaas-core release than this client, or lacks a wire schema it needs."""
 
 
 class StaleCalibrationWarning(UserWarning):
@@ -280,9 +284,28 @@ class QaasClient:
             resource = QuantumResource(**{**resource.__dict__, "heappe_url": s.heappe_url})
         heappe = self._make_heappe(resource.heappe_url)
         target = resolve_target(heappe, resource, s)
+        self._check_site(heappe.base_url)
         cache.put(key, resource, target)
         self._target = (resource, target)
         return self._target
+
+    def _check_site(self, base_url: str) -> None:
+        """Warn when the site's worker runs another qaas-core release or lacks a schema this client needs (its
+        anonymous ``/qaas`` document); a site that does not answer is not an error."""
+        from qaas_core import __version__
+        from qaas_core._http import MAX_BYTES
+        from qaas_core._version import check_worker_version
+
+        try:
+            answer = self.http.get(f"{base_url}/qaas", extensions={MAX_BYTES: 64 << 10})
+            info = answer.json() if answer.status_code == 200 else None
+        except Exception as exc:  # the document is optional: a site without it is simply not checked
+            logger.debug("no site document at %s/qaas: %s", base_url, type(exc).__name__)
+            return
+        problem = check_worker_version(__version__, info) if isinstance(info, dict) else None
+        if problem:
+            logger.warning("%s", problem)
+            warnings.warn(problem, WorkerVersionWarning, stacklevel=4)
 
     def _make_heappe(self, url: str) -> HEAppEClient:
         url = check_heappe_url(url, self.settings)  # wherever the URL came from: LEXIS, the cache, the ledger
