@@ -118,6 +118,7 @@ class TaskRecord:
         error_message: why the task failed.
         reason: scheduler reason.
         kill_reason: why the emulator signalled the process (``cancel``, ``walltime``).
+        eligible_at: when Slurm would start it at the earliest (the emulated scheduling delay), epoch seconds.
     """
 
     id: int
@@ -149,6 +150,7 @@ class TaskRecord:
     error_message: str | None = None
     reason: str | None = None
     kill_reason: str | None = None
+    eligible_at: float | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskRecord:
@@ -253,6 +255,8 @@ class Cluster:
         worker_command: argv prefix of every task.
         pass_account: put ``--account <cluster account>`` after the prefix (what the site's templates do: the
             worker keys its exactly-once records by the account the task runs under).
+        scheduling_delay: seconds a submitted task waits before it may start (what a busy Slurm partition costs);
+            called once per task at submission.
         faults: fault injector (``fail_next_job`` rules are consumed when a task starts).
         node_capacity: number of tasks that may run at once on a node type id.
     """
@@ -263,12 +267,14 @@ class Cluster:
         *,
         worker_command: Sequence[str],
         pass_account: bool = False,
+        scheduling_delay: Callable[[], float] = lambda: 0.0,
         faults: FaultInjector,
         node_capacity: Callable[[int], int],
     ) -> None:
         self.root = state_dir
         self.worker_command = list(worker_command)
         self.pass_account = pass_account
+        self._scheduling_delay = scheduling_delay
         self._faults = faults
         self._capacity = node_capacity
         self._jobs: dict[int, JobRecord] = {}
@@ -426,6 +432,7 @@ class Cluster:
         for task in job.tasks:
             task.state = State.SUBMITTED
             task.reason = "None"
+            task.eligible_at = now + max(0.0, self._scheduling_delay())
         update_job_state(job)
         self.save(job)
 
@@ -509,6 +516,8 @@ class Cluster:
                     task.reason = "Dependency"
                     return True
                 return False
+            if task.eligible_at is not None and now < task.eligible_at:
+                return False  # still waiting for the scheduler (reason: Priority)
             if self._running_on(task.node_type_id) >= self._capacity(task.node_type_id):
                 if task.reason != "Resources":
                     task.reason = "Resources"

@@ -30,6 +30,9 @@ class EmulatorConfig:
         iqm_queue_seconds: time an IQM job waits before processing starts.
         iqm_min_processing_seconds: minimum time an IQM job spends processing.
         scheduler_tick_seconds: HEAppE background state refresh (HEAppE itself uses 30 s).
+        scheduling_delay_seconds: how long each HEAppE job waits in the emulated Slurm queue before it may start
+            (0 in tests; 10–30 s is what a shared partition costs), plus a uniform random extra of up to
+            ``scheduling_delay_spread_seconds`` (seeded by ``seed``).
         session_expiry_seconds: HEAppE sliding session-code lifetime.
         access_token_seconds: LEXIS access-token lifetime.
         refresh_token_seconds: LEXIS refresh-token lifetime (offline tokens do not expire).
@@ -60,6 +63,8 @@ class EmulatorConfig:
     iqm_queue_seconds: float = 0.0
     iqm_min_processing_seconds: float = 0.0
     scheduler_tick_seconds: float = 0.2
+    scheduling_delay_seconds: float = 0.0
+    scheduling_delay_spread_seconds: float = 0.0
     session_expiry_seconds: float = 900.0
     access_token_seconds: float = 300.0
     refresh_token_seconds: float = 1800.0

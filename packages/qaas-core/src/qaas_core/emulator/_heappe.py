@@ -60,6 +60,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import re
 import secrets
 import sys
@@ -713,9 +714,15 @@ class HEAppE:
             pass_account=not config.worker_command,
             faults=self.faults,
             node_capacity=self._catalogue.capacity,
+            scheduling_delay=self._scheduling_delay,
         )
+        self._delay_rng = random.Random(config.seed)  # noqa: S311 - a queue model, not cryptography
         self._ticker: asyncio.Task[None] | None = None
         self.faults.register_hook("expire_sessions", self._sessions.expire_all)
+
+    def _scheduling_delay(self) -> float:
+        spread = self.config.scheduling_delay_spread_seconds
+        return self.config.scheduling_delay_seconds + (self._delay_rng.uniform(0.0, spread) if spread > 0 else 0.0)
 
     # -- Subsystem -------------------------------------------------------------------------------------------------
 
