@@ -77,23 +77,20 @@ class Template:
                 symbols.update(value.symbols())
         self._symbols = sorted(symbols)
         index = {name: i for i, name in enumerate(self._symbols)}
-
-        def coefficients(value: Affine) -> tuple[float, dict[int, float]]:
-            return value.const, {index[name]: coef for name, coef in value.terms.items()}
-
         core_slots = []
         # (phase?, slot, coefficient, numpy function, symbol rows): the rare parts that are not affine
         self._other: list[tuple[bool, int, float, Callable[..., Any], list[int]]] = []
         for k, ((position, slot), (angle, phase)) in enumerate(zip(slots, forms, strict=True)):
             feedback = (slot.extra["feedback_qubit"], slot.extra["feedback_key"]) if slot.extra else None
-            core_slots.append(q.TemplateSlot(position, slot.locus, coefficients(angle), coefficients(phase), feedback))
+            affine = ((angle.const, angle.terms), (phase.const, phase.terms))  # terms keyed by symbol name
+            core_slots.append(q.TemplateSlot(position, slot.locus, *affine, feedback))
             for is_phase, value in ((False, angle), (True, phase)):
                 for coef, expr in value.other:
                     names = sorted(s.name for s in expr.free_symbols)
                     fn = sympy.lambdify([sympy.Symbol(n) for n in names], expr, modules="numpy")
                     self._other.append((is_phase, k, coef, fn, [index[n] for n in names]))
         base = [None if isinstance(item, Slot) else item for item in items]
-        self._template = q.Template(base, core_slots, len(self._symbols))
+        self._template = q.Template(base, core_slots, self._symbols)
 
     def _values(self, resolvers: Sequence[cirq.ParamResolver]) -> np.ndarray:
         """Symbol values, shape (symbols, resolvers), checking every circuit parameter is resolved to a real."""

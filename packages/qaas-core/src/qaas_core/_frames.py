@@ -8,10 +8,12 @@ resonator. The frames left at the end are Z rotations just before measurement (o
 outcome, so they are never played.
 
 **Canonical phase.** Every ``prx`` / ``cc_prx`` phase that a converter or a template emits is
-:func:`wrap_phase` of the raw value: its representative in ``(−π, π]`` — ``math.remainder(phase, 2π)``, with ``−π``
-given as ``π`` (the convention of Cirq's half-turns and of ``cmath.phase``). The IEEE remainder is exact (no
-rounding), is the identity on ``(−π, π]`` and depends only on the value, so a direct conversion and a template
-instantiation of the same value give the same bits. Angles are left as the front end wrote them.
+:func:`wrap_phase` of the raw value: its representative in ``(−π, π]`` (the convention of Cirq's half-turns and of
+``cmath.phase``), computed as ``φ − 2π·round(φ / 2π)`` (round half to even) and moved into ``(−π, π]`` if rounding
+left it just outside; the identity on ``(−π, π]``. These few float operations are the same one by one in Python and
+element-wise in numpy (:func:`qaas_core._template.wrap_phases`), so a direct conversion and a template instantiation
+of the same value give the same bits (and stay within an ulp or two of the exact remainder). Angles are left as the
+front end wrote them.
 """
 
 from __future__ import annotations
@@ -20,21 +22,27 @@ import math
 from collections.abc import Iterable
 from typing import Any, Final
 
-__all__ = ["PI", "TAU", "Frames", "wrap_phase"]
+__all__ = ["PHASE_LIMIT", "PI", "TAU", "Frames", "wrap_phase"]
 
 PI: Final = math.pi
 TAU: Final = 2.0 * math.pi
 """A full turn, ``2π`` (exactly twice the float ``π``)."""
 
-_remainder = math.remainder
+PHASE_LIMIT: Final = TAU * 2.0**52
+"""Beyond this, ``2π`` is below the spacing of floats and no phase is meaningful."""
 
 
 def wrap_phase(phase: float) -> float:
-    """The canonical phase: ``phase`` modulo ``2π`` in ``(−π, π]`` (exact; the identity on ``(−π, π]``)."""
-    if -PI < phase <= PI:
+    """The canonical phase: ``phase`` modulo ``2π`` in ``(−π, π]`` (see the module docstring; non-finite values and
+    values beyond ``2**52`` turns are returned as they are, for validation to report)."""
+    if -PI < phase <= PI or not -PHASE_LIMIT < phase < PHASE_LIMIT:
         return phase
-    wrapped = _remainder(phase, TAU)
-    return PI if wrapped == -PI else wrapped
+    wrapped = phase - TAU * round(phase / TAU)
+    if wrapped > PI:
+        wrapped -= TAU
+    elif wrapped <= -PI:
+        wrapped += TAU
+    return wrapped
 
 
 class Frames:

@@ -16,15 +16,15 @@ how many others are made with it. Phases then get the canonical form of every di
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+import itertools
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import numpy as np
 
 from qaas_core._circuit import Instruction
 from qaas_core._errors import ValidationError
-from qaas_core._frames import PI, TAU
+from qaas_core._frames import PHASE_LIMIT, PI, TAU
 from qaas_core._gc import gc_paused
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Affine", "Template", "TemplateSlot"]
 
-Affine: TypeAlias = tuple[float, Mapping[int, float]]
-"""``(constant, {parameter index: coefficient})``: an affine function of the template's parameters."""
+Affine: TypeAlias = tuple[float, Mapping[Any, float]]
+"""``(constant, {parameter: coefficient})``: an affine function of the template's parameters, each named by its
+column index (or by the parameter itself, when the template is given its parameters)."""
 
 
 class TemplateSlot(NamedTuple):
@@ -55,29 +56,13 @@ class TemplateSlot(NamedTuple):
 
 
 def wrap_phases(phases: NDArray[np.float64]) -> NDArray[np.float64]:
-    """:func:`qaas_core._frames.wrap_phase` of every element, bit for bit (in place; returns ``phases``).
-
-    ``fmod`` is exact, and for ``π < |r| < 2π`` so is ``r ∓ 2π`` (Sterbenz), which together give the IEEE remainder;
-    the ties ``|r| = π`` (round half to even) are left to ``math.remainder`` itself; ``−π`` becomes ``π``.
-    """
-    outside = (phases <= -PI) | (phases > PI)
-    if not outside.any():
-        return phases
-    r = np.fmod(phases[outside], TAU)
-    r[r > PI] -= TAU
-    r[r < -PI] += TAU
-    ties = np.abs(r) == PI
-    if ties.any():
-        r[ties] = [math.remainder(x, TAU) for x in phases[outside][ties].tolist()]
-    r[r == -PI] = PI
-    phases[outside] = r
-    return phases
-
-
-class _Level(NamedTuple):
-    rows: NDArray[np.intp]
-    columns: NDArray[np.intp]
-    coefficients: NDArray[np.float64]
+    """:func:`qaas_core._frames.wrap_phase` of every element, bit for bit: the same float operations element-wise."""
+    with np.errstate(invalid="ignore"):  # non-finite values pass through unchanged, as in wrap_phase
+        wrapped = phases - TAU * np.round(phases / TAU)
+        wrapped = np.where(wrapped > PI, wrapped - TAU, wrapped)
+        wrapped = np.where(wrapped <= -PI, wrapped + TAU, wrapped)
+        keep = ((phases > -PI) & (phases <= PI)) | ~((phases > -PHASE_LIMIT) & (phases < PHASE_LIMIT))
+    return np.where(keep, phases, wrapped)
 
 
 class Template:
@@ -87,7 +72,8 @@ class Template:
         instructions: The circuit's instructions in program order; the entries at slot positions are ignored
             (None is customary).
         slots: The parametric instructions.
-        parameters: How many parameters the affine functions take (columns of the values matrix).
+        parameters: How many parameters the affine functions take (columns of the values matrix; terms are keyed by
+            column index), or the parameters themselves in column order (terms are keyed by them).
 
     Raises:
         ValidationError: a slot position or parameter index is out of range, two slots share a position, or a
@@ -98,9 +84,10 @@ class Template:
         self,
         instructions: Sequence[Instruction | None],
         slots: Sequence[TemplateSlot],
-        parameters: int,
+        parameters: int | Sequence[Hashable],
     ) -> None:
-        self.parameters = parameters
+        keys = None if isinstance(parameters, int) else list(parameters)
+        self.parameters = parameters if isinstance(parameters, int) else len(parameters)
         self.slots: tuple[TemplateSlot, ...] = tuple(slots)
         self._base: list[Instruction | None] = list(instructions)
         positions = [s.position for s in self.slots]
@@ -108,31 +95,48 @@ class Template:
             raise ValidationError("template slots must name distinct positions of the circuit")
         for p in positions:
             self._base[p] = None
-        missing = [i for i, inst in enumerate(self._base) if inst is None and i not in set(positions)]
+        taken = set(positions)
+        missing = [i for i, inst in enumerate(self._base) if inst is None and i not in taken]
         if missing:
             raise ValidationError(f"template instructions {missing} are neither instructions nor slots")
         count = len(self.slots)
         forms = [s.angle for s in self.slots] + [s.phase for s in self.slots]  # rows: angles, then phases
-        self._const = np.array([_finite(float(c), "constant") for c, _ in forms], dtype=float).reshape(2 * count, 1)
-        by_level: list[tuple[list[int], list[int], list[float]]] = []
+        self._const = _finite(np.array([c for c, _ in forms], dtype=float), "constants").reshape(2 * count, 1)
+        row_list: list[int] = []
+        keys_list: list[Any] = []
+        coefficient_list: list[float] = []
         for row, (_, terms) in enumerate(forms):
-            for level, (column, coefficient) in enumerate(sorted(terms.items())):
-                if not 0 <= column < parameters:
-                    raise ValidationError(f"template parameter index {column} is out of range (0..{parameters - 1})")
-                if level == len(by_level):
-                    by_level.append(([], [], []))
-                rows, columns, coefficients = by_level[level]
-                rows.append(row)
-                columns.append(column)
-                coefficients.append(_finite(float(coefficient), "coefficient"))
+            if terms:
+                row_list += [row] * len(terms)
+                keys_list += terms
+                coefficient_list += terms.values()
+        rows = np.array(row_list, dtype=np.intp)
+        if keys is not None:
+            index = {key: i for i, key in enumerate(keys)}
+            try:
+                keys_list = [index[key] for key in keys_list]
+            except KeyError as exc:
+                raise ValidationError(f"template term on {exc.args[0]!r}, which is not a parameter") from None
+        columns = np.array(keys_list, dtype=np.intp)
+        coefficients = _finite(np.array(coefficient_list, dtype=float), "coefficients")
+        if len(columns) and not ((columns >= 0) & (columns < self.parameters)).all():
+            raise ValidationError(f"template parameter indices must lie in 0..{self.parameters - 1}")
+        # Rows with more terms first; level k holds the k-th term (by parameter index) of every row that has one, and
+        # those rows are a prefix of that order, so evaluation adds level by level into slices, without scattering.
+        counts = np.bincount(rows, minlength=2 * count)
+        self._with_terms = np.flatnonzero(counts)[np.argsort(-counts[counts > 0], kind="stable")]
+        self._constant_only = np.flatnonzero(counts == 0)
+        rank = np.empty(2 * count, dtype=np.intp)
+        rank[self._with_terms] = np.arange(len(self._with_terms))
+        order = np.lexsort((columns, rank[rows]))  # by position in that order, then by parameter index
+        rows, columns, coefficients = rows[order], columns[order], coefficients[order]
+        level = np.arange(len(rows)) - np.searchsorted(rank[rows], rank[rows])  # a term's place within its row
+        by_level = np.lexsort((rank[rows], level))
+        sizes = np.bincount(level) if len(level) else level
+        bounds = np.r_[0, np.cumsum(sizes)]
         self._levels = [
-            _Level(np.array(r, dtype=np.intp), np.array(c, dtype=np.intp), np.array(k, dtype=float)[:, None])
-            for r, c, k in by_level
+            (columns[by_level[a:b]], coefficients[by_level[a:b]][:, None]) for a, b in itertools.pairwise(bounds)
         ]
-        with_terms = np.zeros(2 * count, dtype=bool)
-        if self._levels:
-            with_terms[self._levels[0].rows] = True
-        self._with_terms, self._constant_only = np.nonzero(with_terms)[0], np.nonzero(~with_terms)[0]
         self._positions = positions
         self._loci = [s.locus for s in self.slots]
         self._names = ["prx" if s.feedback is None else "cc_prx" for s in self.slots]
@@ -169,16 +173,15 @@ class Template:
         values = np.asarray(values, dtype=float)
         if values.ndim != 2 or values.shape[1] != self.parameters:
             raise ValidationError(f"template values must be a (circuits, {self.parameters}) matrix, got {values.shape}")
-        columns = np.ascontiguousarray(values.T)
-        out = np.zeros((2 * len(self.slots), values.shape[0]))
+        out = np.empty((2 * len(self.slots), values.shape[0]))
         with np.errstate(all="ignore"):  # non-finite results are the caller's to report
-            for level, (rows, cols, coefficients) in enumerate(self._levels):
-                terms = coefficients * columns[cols]
-                if level == 0:
-                    out[rows] = terms
-                else:
-                    out[rows] += terms
-            out[self._with_terms] += self._const[self._with_terms]
+            if self._levels:
+                columns = np.ascontiguousarray(values.T)
+                first, coefficients = self._levels[0]
+                total = coefficients * columns[first]
+                for cols, coefficients in self._levels[1:]:
+                    total[: len(cols)] += coefficients * columns[cols]
+                out[self._with_terms] = total + self._const[self._with_terms]
             out[self._constant_only] = self._const[self._constant_only]  # not 0 + c: keeps the sign of a zero
         count = len(self.slots)
         return out[:count].T, out[count:].T
@@ -230,7 +233,7 @@ def _first_nonfinite(angles: NDArray[np.float64], phases: NDArray[np.float64]) -
     return int(np.nonzero(~finite)[0][0])
 
 
-def _finite(value: float, what: str) -> float:
-    if not math.isfinite(value):
-        raise ValidationError(f"template {what} must be finite, got {value!r}")
-    return value
+def _finite(values: NDArray[np.float64], what: str) -> NDArray[np.float64]:
+    if not np.isfinite(values).all():
+        raise ValidationError(f"template {what} must be finite numbers")
+    return values
