@@ -46,12 +46,12 @@ def test_deploy_templates_are_the_packaged_ones_byte_for_byte() -> None:
 
 
 def test_the_templates_start_the_isolated_worker_with_the_sites_configuration() -> None:
-    run, calibrate = command_templates()
-    assert (run.name, calibrate.name) == ("qaas-run", "qaas-calibrate")
-    for template in (run, calibrate):
+    run, calibrate, session = command_templates()
+    assert (run.name, calibrate.name, session.name) == ("qaas-run", "qaas-calibrate", "qaas-session")
+    for template in (run, calibrate, session):
         assert template.argv[: len(WORKER_PREFIX)] == WORKER_PREFIX
         assert template.node_type == "qexecute" and template.parameters == () and template.enabled
-    assert (run.arguments, calibrate.arguments) == (("run",), ("calibrate",))
+    assert (run.arguments, calibrate.arguments, session.arguments) == (("run",), ("calibrate",), ("session",))
     assert run.command("/opt/qaas/bin/python", SITE_CONFIG) == [
         "/opt/qaas/bin/python", "-I", "-m", "qaas_core.worker", "--config", SITE_CONFIG, "run"
     ]  # fmt: skip
@@ -63,7 +63,7 @@ def test_the_templates_start_the_isolated_worker_with_the_sites_configuration() 
 
 @pytest.mark.parametrize("path", ["python3", "bin/python", "/opt/my qaas/bin/python", "/opt/qaas/bin/python;id"])
 def test_a_filled_template_names_absolute_paths_a_shell_leaves_alone(path: str) -> None:
-    (run, _) = command_templates()
+    run = command_templates()[0]
     with pytest.raises(ConfigurationError, match="absolute path"):
         run.filled(path, SITE_CONFIG)
     with pytest.raises(ConfigurationError, match="absolute path"):

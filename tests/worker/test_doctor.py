@@ -69,7 +69,7 @@ def test_a_good_site_passes_and_only_warns_about_its_single_account(emulator: Em
     assert list(got) == [
         "python", "isolated interpreter", "environment", "account", "qaas-core", "iqm-client", "configuration",
         "IQM token file", "IQM server", "IQM credential", "state directory", "worker service", "project isolation",
-        "template qaas-run", "template qaas-calibrate",
+        "template qaas-run", "template qaas-calibrate", "template qaas-session",
     ]  # fmt: skip
     by_name = results(checks)
     assert emulator.config.quantum_computer in by_name["IQM credential"].message
@@ -218,7 +218,7 @@ def test_the_doctor_as_a_site_runs_it(emulator: EmulatorServer, tmp_path: Path) 
     done = doctor(config, "-I")
     assert done.returncode == 0, done.stdout + done.stderr
     warnings = 3 if os.geteuid() == 0 else 2  # no service; hence projects not isolated; root, when tests run as root
-    assert f"0 failed, {warnings} warning(s), 0 skipped, {15 - warnings} ok" in done.stdout
+    assert f"0 failed, {warnings} warning(s), 0 skipped, {16 - warnings} ok" in done.stdout
     assert emulator.config.iqm_token not in done.stdout
     # not isolated: the same site fails, and says how to start the worker
     done = doctor(config)

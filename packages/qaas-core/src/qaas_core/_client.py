@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     import httpx
 
     from qaas_core._ledger import Lease, Ledger, LedgerEntry
+    from qaas_core._session import Session
 
 __all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning", "WorkerVersionWarning"]
 
@@ -143,6 +144,7 @@ class QaasClient:
         self._iqm: IQMServerClient | None = None
         self._async_iqm: AsyncIQMServerClient | None = None
         self._qc: str | None = None
+        self._session: Session | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -499,6 +501,8 @@ class QaasClient:
                                              calibration=calibration)  # fmt: skip
         if self._direct:
             return self._submit_direct(request, data, report, meta)
+        if self._session is not None:
+            return self._session.submit(request, data, report, meta)
         resource, target = self.target()
         lease = self.ledger.lease(request.submission_id)
         self._record_new(request, data, resource.name, target.heappe_url, meta, lease)
@@ -512,6 +516,26 @@ class QaasClient:
         tracker.emit(JobPhase.CREATED, heappe_job_id=info.id)
         tracker.emit(JobPhase.UPLOADED, bytes=len(data))
         return Job(tracker, heappe, self.ledger, resource.name, report, self.settings.progress)
+
+    def session(self, *, max_time: float = 3600.0, idle_timeout: float = 300.0) -> Session:
+        """A session: one HEAppE job that serves every batch submitted inside ``with client.session():`` (see
+        :mod:`qaas_core._session`), so a loop of small batches waits in the HPC queue once.
+
+        Args:
+            max_time: the session job's walltime in seconds (capped by the node type's).
+            idle_timeout: the session job ends after this long without a batch.
+
+        Raises:
+            ValidationError: bad limits.
+            ConfigurationError: the resource offers no session template, or this client uses the direct transport
+                (the IQM server queues jobs itself: there is nothing to save).
+        """
+        if self._direct:
+            raise ConfigurationError("sessions are a HEAppE feature; on the direct IQM transport every batch is one "
+                                     "IQM job already, with no HPC queue in front of it")  # fmt: skip
+        from qaas_core._session import Session
+
+        return Session(self, max_time=max_time, idle_timeout=idle_timeout)
 
     def _submit_direct(
         self, request: RunRequest, data: bytes, report: PresubmitReport, meta: Mapping[str, Any] | None
@@ -609,7 +633,15 @@ class QaasClient:
                            self.settings.poll_max)  # fmt: skip
         tracker.iqm_job_id = entry.iqm_job_id
         tracker.state = JobPhase.UPLOADED
-        return Job(tracker, heappe, self.ledger, entry.resource, progress=self.settings.progress)
+        remote = None
+        if isinstance(entry.meta.get("session"), str) and isinstance(entry.meta.get("batch"), int):
+            from qaas_core._job import _SessionRemote
+            from qaas_core._session import Orphan
+
+            tracker.batch = entry.meta["batch"]
+            live = self._session if self._session is not None and self._session.id == entry.meta["session"] else None
+            remote = _SessionRemote(heappe.protocol, live or Orphan(self))
+        return Job(tracker, heappe, self.ledger, entry.resource, progress=self.settings.progress, remote=remote)
 
     def _retrieve_direct(self, entry: LedgerEntry) -> Job:
         if entry.heappe_url.rstrip("/") != self.iqm.base_url:

@@ -49,6 +49,7 @@ _ENV: Final[dict[str, tuple[str, ...]]] = {
     "heappe_auth": ("QAAS_HEAPPE_AUTH",),
     "run_template": ("QAAS_RUN_TEMPLATE",),
     "calibrate_template": ("QAAS_CALIBRATE_TEMPLATE",),
+    "session_template": ("QAAS_SESSION_TEMPLATE",),
     "node_type": ("QAAS_NODE_TYPE",),
     "timeout": ("QAAS_TIMEOUT",),
     "poll_max": ("QAAS_POLL_MAX",),
@@ -105,6 +106,7 @@ class Settings:
         heappe_auth: ``bearer`` (LEXIS token on every call) or ``session`` (HEAppE session codes).
         run_template: HEAppE command template that runs ``qaas-worker run``.
         calibrate_template: HEAppE command template that runs ``qaas-worker calibrate``.
+        session_template: HEAppE command template that runs ``qaas-worker session`` (sessions).
         node_type: HEAppE node type to use (None: the one that offers the templates).
         timeout: HTTP timeout in seconds.
         poll_max: longest pause between two status polls (HEAppE refreshes job states every 30 s).
@@ -136,6 +138,7 @@ class Settings:
     heappe_auth: Literal["bearer", "session"] = "bearer"
     run_template: str = "qaas-run"
     calibrate_template: str = "qaas-calibrate"
+    session_template: str = "qaas-session"
     node_type: str | None = None
     timeout: float = 60.0
     poll_max: float = 30.0

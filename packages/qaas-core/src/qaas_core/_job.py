@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from qaas_core._errors import DeadlineError, JobFailedError, JobTimeoutError, PayloadError, QaasError, RemoteAPIError
 from qaas_core._flow import Flow, Local, Sleep, arun, run
@@ -87,6 +87,8 @@ class _Tracker:
         self.iqm_job_id: str | None = None
         self.iqm_status: str | None = None  # the IQM server's own status, on the direct transport
         self.iqm_data: IQMJobData | None = None
+        self.batch: int | None = None  # the batch number inside a session job (None: a job of its own)
+        self.batch_ended = False  # the session worker reported this batch finished (done, failed or cancelled)
         self.state: JobPhase | str = ""
         self.heappe_state = JobState.CONFIGURING
         self.events: list[ProgressEvent] = []
@@ -142,6 +144,11 @@ class _Tracker:
 
     def _worker_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
+        if self.batch is not None:  # a session's progress file: only this batch's events count
+            if event.get("batch") != self.batch:
+                return
+            if kind in ("done", "failed", "cancelled"):
+                self.batch_ended = True
         if event.get("iqm_job_id"):
             self.iqm_job_id = str(event["iqm_job_id"])
         if kind in ("submitted", "attached"):
@@ -264,6 +271,11 @@ class _HeappeRemote:
         assert t.heappe_job_id is not None
         return self.protocol.cancel_job(t.heappe_job_id)
 
+    def resend(self, job: _JobBase) -> Flow[bool]:
+        """A job of its own is never sent again (its failure is the answer)."""
+        yield from ()
+        return False
+
 
 class _IQMRemote:
     """How a job is followed on the IQM server directly: its job data; the result built from its measurements."""
@@ -312,8 +324,47 @@ class _IQMRemote:
         assert t.iqm_job_id is not None
         return self.protocol.cancel(t.iqm_job_id)
 
+    def resend(self, job: _JobBase) -> Flow[bool]:
+        yield from ()
+        return False
 
-_Remote = _HeappeRemote | _IQMRemote
+
+class SessionHandle(Protocol):
+    """What a session batch needs from its session: to be sent again when the session job ended without it."""
+
+    def resend_flow(self, job: _JobBase) -> Flow[bool]:
+        """Move the batch to a live session job (True), or say it cannot be (False: the job fails)."""
+        ...
+
+
+class _SessionRemote(_HeappeRemote):
+    """A batch inside a session job: the job's state and its own progress events; its numbered result file."""
+
+    def __init__(self, protocol: HEAppEProtocol, session: SessionHandle) -> None:
+        super().__init__(protocol)
+        self.session = session
+
+    @staticmethod
+    def ended(t: _Tracker) -> bool:
+        return t.batch_ended or t.heappe_state.terminal
+
+    def fetch(self, job: _JobBase, limit: int) -> Flow[tuple[ResultDocument | None, bytes | None, str | None]]:
+        t = job._t
+        if not t.batch_ended:
+            return None, None, None  # the session job ended first: the batch goes to the next one
+        data = None
+        for name in (f"batch-{t.batch:06d}.result.json.gz", f"batch-{t.batch:06d}.result.json"):
+            data = yield from self._download(t, f"/{t.heappe_task_id}/{name}", limit)
+            if data is not None:
+                break
+        document = _decode_result_file(data, limit) if data is not None else None
+        return document, data, None
+
+    def resend(self, job: _JobBase) -> Flow[bool]:
+        return (yield from self.session.resend_flow(job))
+
+
+_Remote = _HeappeRemote | _IQMRemote | _SessionRemote
 
 
 def _remote(protocol: HEAppEProtocol | IQMProtocol) -> _Remote:
@@ -341,10 +392,11 @@ class _JobBase:
         resource: str,
         report: PresubmitReport | None = None,
         progress: str = "auto",
+        remote: _Remote | None = None,
     ) -> None:
         self._t = tracker
         self.progress = progress  # auto | always | never: whether blocking waits draw a progress line
-        self._remote = _remote(protocol)
+        self._remote = remote or _remote(protocol)
         self._ledger = ledger
         self.resource = resource
         self._result: Result | None = None
@@ -523,12 +575,15 @@ class _JobBase:
         cached = yield Local(self._cached_result)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        yield from self._wait_flow(timeout)
-        cached = yield Local(self._cached_result)  # another process may have fetched it meanwhile
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        limit = yield Local(lambda: self._result_limit)
-        document, data, stderr = yield from self._remote.fetch(self, limit)
+        while True:
+            yield from self._wait_flow(timeout)
+            cached = yield Local(self._cached_result)  # another process may have fetched it meanwhile
+            if cached is not None:
+                return cached  # type: ignore[no-any-return]
+            limit = yield Local(lambda: self._result_limit)
+            document, data, stderr = yield from self._remote.fetch(self, limit)
+            if document is not None or not (yield from self._remote.resend(self)):
+                break
         if document is not None and data is not None and document.status == "completed":
             return (yield Local(lambda: self._finish(document, data)))  # type: ignore[no-any-return]
         raise (yield Local(lambda: self._fail(document, stderr)))
@@ -550,8 +605,9 @@ class Job(_JobBase):
         resource: str,
         report: PresubmitReport | None = None,
         progress: str = "auto",
+        remote: _Remote | None = None,
     ) -> None:
-        super().__init__(tracker, heappe.protocol, ledger, resource, report, progress)
+        super().__init__(tracker, heappe.protocol, ledger, resource, report, progress, remote)
         self._heappe = heappe
 
     def status(self) -> JobPhase | str:
@@ -610,8 +666,9 @@ class AsyncJob(_JobBase):
         resource: str,
         report: PresubmitReport | None = None,
         progress: str = "auto",
+        remote: _Remote | None = None,
     ) -> None:
-        super().__init__(tracker, heappe.protocol, ledger, resource, report, progress)
+        super().__init__(tracker, heappe.protocol, ledger, resource, report, progress, remote)
         self._heappe = heappe
 
     async def status(self) -> JobPhase | str:

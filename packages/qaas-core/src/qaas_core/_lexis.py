@@ -72,6 +72,8 @@ class HeappeTarget:
     calibrate_template_parameters: tuple[str, ...]
     max_walltime: int
     resource: str
+    session_template_id: int | None = None
+    session_template_parameters: tuple[str, ...] = ()
 
 
 class UserOrg:
@@ -187,6 +189,7 @@ def resolve_target(heappe: HEAppEClient, resource: QuantumResource, settings: Se
             if run is None:
                 continue
             cal = templates.get(settings.calibrate_template)
+            ses = templates.get(settings.session_template)
             method = node.get("FileTransferMethodId") or (cluster.get("FileTransferMethodIds") or [None])[0]
             if method is None:
                 raise ConfigurationError(f"HEAppE cluster {resource.location!r} names no file transfer method")
@@ -197,6 +200,8 @@ def resolve_target(heappe: HEAppEClient, resource: QuantumResource, settings: Se
                 calibrate_template_id=int(cal["Id"]) if cal else None,
                 calibrate_template_parameters=_parameters(cal) if cal else (),
                 max_walltime=int(node.get("MaxWalltime") or 86400), resource=resource.name,
+                session_template_id=int(ses["Id"]) if ses else None,
+                session_template_parameters=_parameters(ses) if ses else (),
             )  # fmt: skip
             break
         if best:
@@ -237,6 +242,7 @@ class TargetCache:
             target = entry["target"]
             target["run_template_parameters"] = tuple(target["run_template_parameters"])
             target["calibrate_template_parameters"] = tuple(target["calibrate_template_parameters"])
+            target["session_template_parameters"] = tuple(target.get("session_template_parameters") or ())
             return QuantumResource(**entry["resource"]), HeappeTarget(**target)
         except (OSError, ValueError, KeyError, TypeError):
             return None

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run request.json in the task directory, write result.json")
     run.add_argument("--dir", default=".", help="task directory (default: current directory)")
     run.add_argument("--timeout", type=float, default=None, help="give up (and cancel) after this many seconds")
+    ses = sub.add_parser("session", help="run the numbered batches the client uploads, until closed, idle or walltime")
+    ses.add_argument("--dir", default=".", help="task directory (default: current directory)")
     cal = sub.add_parser("calibrate", help="write calibration.json for the current calibration set")
     cal.add_argument("--dir", default=".")
     cal.add_argument("--calibration-set", default=None, help="a pinned set (default: $QAAS_CALIBRATION_SET)")
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     account = args.account or pwd.getpwuid(os.getuid()).pw_name
     if args.command == "run":
         return _run(config, task_dir, account, args.timeout)
+    if args.command == "session":
+        return _session(config, task_dir, account, inputs)
     return _calibrate(config, task_dir, account, args.calibration_set or inputs.get("QAAS_CALIBRATION_SET"))
 
 
@@ -152,6 +156,34 @@ def _run(config: WorkerConfig, task_dir: Path, account: str, timeout: float | No
         return _fail("interrupted", EXIT["cancelled"])
 
 
+def _session(config: WorkerConfig, task_dir: Path, account: str, inputs: dict[str, str]) -> int:
+    from qaas_core._errors import ValidationError
+    from qaas_core.worker._execute import EXIT, WorkerError, run
+    from qaas_core.worker._session import parse_session_limit, run_session
+
+    try:
+        max_time = parse_session_limit(inputs.get("QAAS_SESSION_MAX_TIME"), 3600.0, "the session's max time")
+        idle = parse_session_limit(inputs.get("QAAS_SESSION_IDLE_TIMEOUT"), 300.0, "the session's idle timeout")
+    except ValidationError as exc:
+        return _fail(str(exc), EXIT["bad_input"])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def run_batch(raw: bytes, sink: FileSink) -> int:
+        answer = _delegate(config, "run", sink, account, request=raw, keep_signals=True)
+        if answer is not None:
+            return answer
+        try:
+            return run(raw, config=config, account=account, sink=sink, should_stop=stop.is_set)
+        except WorkerError as exc:
+            return _fail(str(exc), exc.exit_code)
+
+    reason = run_session(task_dir, config=config, account=account, run_batch=run_batch, max_time=max_time,
+                         idle_timeout=idle, should_stop=stop.is_set)  # fmt: skip
+    print(f"qaas-worker: session ended ({reason})", file=sys.stderr)
+    return EXIT["ok"] if reason != "stopped" else EXIT["cancelled"]
+
+
 def _calibrate(config: WorkerConfig, task_dir: Path, account: str, calibration_set_id: str | None) -> int:
     from qaas_core.worker._execute import WorkerError, calibrate, check_calibration_set
 
@@ -168,15 +200,15 @@ def _calibrate(config: WorkerConfig, task_dir: Path, account: str, calibration_s
 
 
 def _delegate(config: WorkerConfig, command: str, sink: FileSink, account: str, *, request: bytes | None = None,
-              calibration_set_id: str | None = None) -> int | None:  # fmt: skip
+              calibration_set_id: str | None = None, keep_signals: bool = False) -> int | None:  # fmt: skip
     """Hand the task to the site's worker service; None when the task may (and must) run in-process."""
     from qaas_core.worker._execute import EXIT
     from qaas_core.worker._service import delegate
 
     if config.socket is None:
         return None
-    # a killed task closes the socket, and the service cancels the job
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT["cancelled"]))
+    if not keep_signals:  # a killed task closes the socket, and the service cancels the job
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT["cancelled"]))
     answer = delegate(config.socket, command, sink, account=account, request=request,
                       calibration_set_id=calibration_set_id, max_output=MAX_OUTPUT)  # fmt: skip
     if answer is None:

@@ -48,7 +48,7 @@ DEFAULT_CONFIG: Final = Path("/etc/qaas/worker.toml")
 # what a task may keep of the environment HEAppE hands it; everything else is dropped before anything is imported
 _KEEP: Final = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SLURM_JOB_ID"})
 # inputs the client puts in the job's environment on purpose (read, validated, then dropped)
-INPUTS: Final = ("QAAS_SUBMISSION_ID", "QAAS_CALIBRATION_SET")
+INPUTS: Final = ("QAAS_SUBMISSION_ID", "QAAS_CALIBRATION_SET", "QAAS_SESSION_MAX_TIME", "QAAS_SESSION_IDLE_TIMEOUT")
 # variables that load code into a process before it runs a line: a task that starts with them set is refused
 _INJECTING: Final = ("LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES")
 _MIB: Final = 1 << 20

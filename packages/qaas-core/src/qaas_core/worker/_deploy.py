@@ -48,7 +48,7 @@ CONFIG: Final = "@CONFIG@"
 DEFAULT_PYTHON: Final = "/opt/qaas/bin/python"  # where deploy/install-worker.sh puts the worker's environment
 #: how every template starts the worker: its own interpreter, isolated, with the site's configuration
 WORKER_PREFIX: Final = (PYTHON, "-I", "-m", "qaas_core.worker", "--config", CONFIG)
-TEMPLATE_FILES: Final = ("qaas-run.json", "qaas-calibrate.json")
+TEMPLATE_FILES: Final = ("qaas-run.json", "qaas-calibrate.json", "qaas-session.json")
 _KNOWN: Final = frozenset(
     {
         "Name",

@@ -76,6 +76,14 @@ class TaskFiles:
                 break
         else:
             raise PayloadError(f"no request file ({' or '.join(REQUEST_NAMES)}) in the task directory")
+        return self.read_request_file(path)
+
+    def read_request_file(self, path: Path) -> bytes:
+        """The raw bytes of one request file of the task directory, read no further than the limit.
+
+        Raises:
+            PayloadError: a symlink, unreadable, or larger than the limit.
+        """
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
