@@ -191,31 +191,21 @@ def compile_pipeline(device_wires: Any, mcm_method: str | None, name: str) -> Co
     else:
         program.add_transform(validate_native_mcms)
     program.add_transform(validate_device_wires, device_wires, name=name)
-    target = set(NATIVE_GATES) | {"MidMeasureMP"}
-    program.add_transform(
-        decompose,
-        stopping_condition=is_native,
-        skip_initial_state_prep=False,
-        decomposer=_decompose,
-        device_wires=device_wires,
-        target_gates=target,
-        name=name,
-        error=QaasDeviceError,
-    )
+    to_native = {
+        "stopping_condition": is_native,
+        "skip_initial_state_prep": False,
+        "decomposer": _decompose,
+        "device_wires": device_wires,
+        "target_gates": set(NATIVE_GATES) | {"MidMeasureMP"},
+        "name": name,
+        "error": QaasDeviceError,
+    }
+    program.add_transform(decompose, **to_native)
     # work wires that decompositions allocate go onto unused device wires (reused after a reset when native MCMs run)
     program.add_transform(device_resolve_dynamic_wires, wires=device_wires, allow_resets=mcm_method != "deferred")
     program.add_transform(split_non_commuting, grouping_strategy="qwc")
     program.add_transform(diagonalize)
-    program.add_transform(
-        decompose,
-        stopping_condition=is_native,
-        skip_initial_state_prep=False,
-        decomposer=_decompose,
-        device_wires=device_wires,
-        target_gates=target,
-        name=name,
-        error=QaasDeviceError,
-    )
+    program.add_transform(decompose, **to_native)  # the basis changes of the diagonalisation
     program.add_transform(
         validate_measurements,
         analytic_measurements=lambda mp: False,
