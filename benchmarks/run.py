@@ -327,6 +327,44 @@ def client() -> list[dict[str, Any]]:
 
 
 @section
+def sessions() -> list[dict[str, Any]]:
+    """An optimisation-style loop of small dependent batches on the embedded emulator with a 15 s Slurm scheduling
+    delay per HEAppE job: per-iteration wall time with one job per iteration and inside one session, and the number
+    of HEAppE jobs each way."""
+    import math
+
+    import qaas_core as q
+
+    delay, loop, plain_loop = 15.0, 30, 4
+    flip = q.Circuit("ansatz", (q.prx("QB1", math.pi / 3, 0.0), q.prx("QB2", math.pi / 5, 0.0), q.cz("QB1", "QB2"),
+                                q.measure("QB1", "QB2", key="m")))  # fmt: skip
+    rows = []
+    with q.QaasClient.emulator("garnet20", noise=False, scheduling_delay_seconds=delay) as client:
+        calibration = client.calibration()
+        plain = _repeat(lambda: client.submit(flip, 200, calibration=calibration).result(timeout=300), plain_loop)
+        started = time.perf_counter()
+        with client.session(max_time=3600, idle_timeout=120) as session:
+            client.submit(flip, 200, calibration=calibration).result(timeout=300)  # pays the queue once
+            inside = _repeat(lambda: client.submit(flip, 200, calibration=calibration).result(timeout=300), loop - 1)
+        total = time.perf_counter() - started
+        entries = client.jobs(limit=None)
+        plain_jobs = {e.heappe_job_id for e in entries if "session" not in e.meta}
+        session_batches = sum(1 for e in entries if e.meta.get("session") == session.id)
+    per_plain = statistics.median(plain)
+    per_session = statistics.median(inside)
+    rows.append(figure(f"one HEAppE job per iteration ({delay:g} s scheduling delay)", per_plain, "s/iteration",
+                       plain))  # fmt: skip
+    rows.append(figure("inside one session, after its first batch", per_session, "s/iteration", inside,
+                       target="<= 0.3 s beyond the QPU time"))  # fmt: skip
+    rows.append(figure(f"{loop}-iteration loop in a session, queue included", total, "s"))
+    rows.append(figure("speed-up per iteration", per_plain / per_session, "x", target=">= 10"))
+    rows.append(figure(f"HEAppE jobs of the session loop ({session_batches} batches)", float(len(session.jobs)),
+                       "jobs", target="1"))  # fmt: skip
+    rows.append(figure(f"HEAppE jobs of {plain_loop} iterations without a session", float(len(plain_jobs)), "jobs"))
+    return rows
+
+
+@section
 def load() -> list[dict[str, Any]]:
     """200 concurrent jobs through the asyncio API against the emulator (in another process): failures, memory,
     file descriptors and connections before and after."""
