@@ -204,13 +204,13 @@ class _FakeJob:
         self.state = self._states.pop(0) if self._states else self.state
         return self.state
 
-    def wait(self, timeout: float | None = None) -> str:
+    def wait(self, timeout: float | None = None, *, show_progress: bool | None = None) -> str:
         self.status()
         if self.state != "ended":
             raise q.JobTimeoutError("not yet")
         return self.state
 
-    def result(self, timeout: float | None = None) -> q.Result:
+    def result(self, timeout: float | None = None, *, show_progress: bool | None = None) -> q.Result:
         if self._failure is not None:
             raise self._failure
         return self._result

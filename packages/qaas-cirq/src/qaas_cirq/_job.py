@@ -31,8 +31,8 @@ class QaaSJob:
         return self._job.submission_id
 
     @property
-    def heappe_job_id(self) -> int:
-        """The HEAppE job id."""
+    def heappe_job_id(self) -> int | None:
+        """The HEAppE job id (None on the direct IQM transport)."""
         return self._job.heappe_job_id
 
     @property

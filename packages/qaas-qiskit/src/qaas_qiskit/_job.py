@@ -58,8 +58,8 @@ class QaaSJob(JobV1):  # type: ignore[misc]
         return self._job
 
     @property
-    def heappe_job_id(self) -> int:
-        """The HEAppE job id."""
+    def heappe_job_id(self) -> int | None:
+        """The HEAppE job id (None on the direct IQM transport)."""
         return self._job.heappe_job_id
 
     @property
