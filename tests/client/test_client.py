@@ -93,10 +93,18 @@ def test_bad_input_is_rejected_before_anything_is_sent(client: q.QaasClient) -> 
     assert (client.heappe.requests, len(client.jobs(limit=None))) == before
 
 
-def test_long_circuit_is_reported_before_submission(client: q.QaasClient) -> None:
+def test_a_circuit_the_server_would_disqualify_is_refused_before_submission(client: q.QaasClient) -> None:
     slow = q.Circuit("slow", (q.prx("QB1", 1.0, 0.0), q.delay(1e-3, "QB1"), q.measure("QB1", key="m")))
-    _, _, report = client.prepare(slow, 10)
-    assert report.worst_duration_over_t2 > 10 and "T2" in report.warnings[0]
+    calibration = client.calibration()
+    before = client.heappe.requests
+    with pytest.raises(q.CircuitError, match="max_circuit_duration_over_t2") as info:
+        client.submit(slow, 10, calibration=calibration)
+    assert "circuit 'slow'" in str(info.value) and client.heappe.requests == before  # nothing was sent
+    # the option relaxes the check on both sides: here and on the server
+    _, _, report = client.prepare(slow, 10, options={"max_circuit_duration_over_t2": 0.0})
+    assert report.worst_duration_over_t2 > 10
+    job = client.submit(slow, 10, options={"max_circuit_duration_over_t2": 0.0})
+    assert sum(job.result(timeout=120).counts(0).values()) == 10
 
 
 def test_failed_job_names_both_ids(client: q.QaasClient) -> None:

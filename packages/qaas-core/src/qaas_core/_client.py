@@ -19,13 +19,14 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from qaas_core._auth import DeviceFlow, TokenManager
 from qaas_core._calibration import Calibration
 from qaas_core._circuit import Circuit, circuits_from, validate_circuits
 from qaas_core._config import Settings, check_heappe_url, load_settings
 from qaas_core._errors import (
+    CircuitError,
     ConfigurationError,
     JobFailedError,
     SubmissionUnconfirmedError,
@@ -67,6 +68,9 @@ if TYPE_CHECKING:
 __all__ = ["PresubmitReport", "QaasClient", "StaleCalibrationWarning", "WorkerVersionWarning"]
 
 logger = logging.getLogger(__name__)
+
+
+DEFAULT_DURATION_OVER_T2: Final = 1.0  # the IQM server's default for max_circuit_duration_over_t2
 
 
 class WorkerVersionWarning(UserWarning):
@@ -414,7 +418,8 @@ class QaasClient:
         """Check a batch and build its compressed request, without sending anything.
 
         Raises:
-            ValidationError: bad shots, batch size or options; CircuitError: a circuit does not fit the calibration.
+            ValidationError: bad shots, batch size or options; CircuitError: a circuit does not fit the calibration, or
+                lasts longer than ``max_circuit_duration_over_t2`` times the T2 of its worst qubit.
         """
         batch = circuits_from(circuits)
         if calibration_set_id is not None:
@@ -437,18 +442,22 @@ class QaasClient:
                 notes.append(f"the batch was compiled for calibration set {calibration_set_id}, "
                              f"but the current one is {cal.calibration_set_id}")  # fmt: skip
                 warnings.warn(notes[-1] + "; it is pinned to the old set", StaleCalibrationWarning, stacklevel=3)
+            limit = opts.max_circuit_duration_over_t2
+            limit = DEFAULT_DURATION_OVER_T2 if limit is None else limit
             for c in mapped:
                 duration = circuit_duration(c, cal)
-                t2 = min((cal.metrics.t2.get(q, math.inf) for q in c.components() if q in cal.qubits),
-                         default=math.inf)  # fmt: skip
-                longest = max(longest, duration)
-                worst = max(worst, duration / t2 if t2 and math.isfinite(t2) else 0.0)
-            limit = opts.max_circuit_duration_over_t2
-            if limit is None:
-                limit = 1.0
-            if limit and worst > limit:
-                notes.append(f"the longest circuit lasts {worst:.2f} x T2 of its worst qubit (limit {limit}); "
-                             "the server will disqualify it")  # fmt: skip
+                t2, qubit = min(((cal.metrics.t2[q], q) for q in c.components() if q in cal.metrics.t2),
+                                default=(math.inf, ""))  # fmt: skip
+                ratio = duration / t2 if t2 and math.isfinite(t2) else 0.0
+                longest, worst = max(longest, duration), max(worst, ratio)
+                if limit and ratio > limit:
+                    raise CircuitError(
+                        f"it lasts {duration:.4g} s, {ratio:.2f} x the T2 of its qubit {qubit} ({t2:.4g} s), over the "
+                        f"limit of {limit:g}: the QPU would disqualify it. Shorten it, or relax the check with the "
+                        f"option max_circuit_duration_over_t2 (e.g. {math.ceil(ratio * 1.1 * 100) / 100:g}; 0 "
+                        "turns it off; the server applies the same option)",
+                        circuit=c.name,
+                    )
         from qaas_core import __version__
 
         request = RunRequest(
