@@ -81,6 +81,7 @@ EXPECTED = {
     "ResponseError",
     "Result",
     "ResultDocument",
+    "Session",
     "Settings",
     "StaleCalibrationWarning",
     "decode_result",

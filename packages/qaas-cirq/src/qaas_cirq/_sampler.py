@@ -104,6 +104,15 @@ class QaaSSampler(cirq.Sampler):
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
+    def session(self, *, max_time: float = 3600.0, idle_timeout: float = 300.0) -> q.Session:
+        """A session: every job this sampler submits inside ``with sampler.session():`` goes to one long HEAppE job,
+        so a loop of sweeps waits in the HPC queue once (see ``docs/sessions.md``).
+
+        Raises:
+            ConfigurationError: the direct IQM transport, or no session template at the site.
+        """
+        return self._client.session(max_time=max_time, idle_timeout=idle_timeout)
+
     def close(self) -> None:
         """Close the client if the sampler made it (and so stop its emulator)."""
         if self._owns_client:

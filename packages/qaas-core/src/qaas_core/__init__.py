@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from qaas_core._config import Settings, load_settings
     from qaas_core._job import AsyncJob, Job, ProgressEvent
     from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
+    from qaas_core._session import Session
     from qaas_core._template import Template, TemplateSlot
 
 # the client side (network, ledger) and the templates (numpy) load on first use, so that `import qaas_core` stays fast
@@ -82,6 +83,7 @@ _LAZY = {
     "PresubmitReport": "_client",
     "ProgressEvent": "_job",
     "QaasClient": "_client",
+    "Session": "_session",
     "Settings": "_config",
     "StaleCalibrationWarning": "_client",
     "Template": "_template",
@@ -148,6 +150,7 @@ __all__ = [
     "RunOptions",
     "RunRequest",
     "Schedule",
+    "Session",
     "Settings",
     "StaleCalibrationWarning",
     "SubmissionUnconfirmedError",

@@ -135,6 +135,7 @@ class QaasDevice(Device):  # type: ignore[misc]
         calibration: q.Calibration | None = None,
         options: q.RunOptions | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        session: bool | Mapping[str, float] = False,
     ) -> None:
         super().__init__(wires=wires, shots=shots)
         platform = {"profile": profile, "project": project, "resource": resource, "token": token}
@@ -158,6 +159,8 @@ class QaasDevice(Device):  # type: ignore[misc]
         self._converters: dict[str, Converter] = {}
         self.last_job: q.Job | None = None
         """The job of the most recent execution (ids, events, ledger entry)."""
+        self._session_limits = dict(session) if isinstance(session, Mapping) else ({} if session else None)
+        self._session: q.Session | None = None
 
     # -- identity -------------------------------------------------------------------------------------------------
 
@@ -196,6 +199,22 @@ class QaasDevice(Device):  # type: ignore[misc]
             self._converters = {calibration.calibration_set_id: converter}
         return converter
 
+    def session(self, *, max_time: float = 3600.0, idle_timeout: float = 300.0) -> q.Session:
+        """A session: every execution inside ``with dev.session():`` (a whole training loop) goes to one long HEAppE
+        job, so the loop waits in the HPC queue once (see ``docs/sessions.md``). ``session=True`` on the device does
+        the same for the device's whole life (the session job ends on its idle timeout).
+
+        Raises:
+            qaas_core.ConfigurationError: the direct IQM transport, or no session template at the site.
+        """
+        return self.client.session(max_time=max_time, idle_timeout=idle_timeout)
+
+    def _ensure_session(self) -> None:
+        if self._session_limits is None or (self._session is not None and not self._session.closed):
+            return
+        self._session = self.session(**self._session_limits).__enter__()
+        weakref.finalize(self, self._session.__exit__, None, None, None)
+
     # -- PennyLane device API -------------------------------------------------------------------------------------
 
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> Any:
@@ -224,6 +243,7 @@ class QaasDevice(Device):  # type: ignore[misc]
         calibration = self.calibration
         converter = self._converter(calibration)
         conversions = [converter.convert(tape, f"pennylane-{i}") for i, tape in enumerate(batch)]
+        self._ensure_session()
         shots = max(tape.shots.total_shots for tape in batch)
         meta = {"framework": "pennylane", "pennylane": str(qml.__version__), "tapes": len(batch)}
         job = self.client.submit(

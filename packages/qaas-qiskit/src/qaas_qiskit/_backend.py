@@ -280,6 +280,20 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
         )
         return QaaSJob(self, job, layouts)
 
+    def open_session(self, *, max_time: float = 3600.0, idle_timeout: float = 300.0) -> q.Session:
+        """A session: every ``backend.run`` (and every V2 primitive on this backend) inside
+        ``with backend.open_session():`` goes to one long HEAppE job, so a loop waits in the HPC queue once
+        (see ``docs/sessions.md``).
+
+        Args:
+            max_time: the session job's walltime in seconds.
+            idle_timeout: the session job ends after this long without a batch.
+
+        Raises:
+            ConfigurationError: an offline backend, the direct IQM transport, or no session template at the site.
+        """
+        return self.client.session(max_time=max_time, idle_timeout=idle_timeout)
+
     def __repr__(self) -> str:
         return f"<QaaSBackend {self.name}>"
 
