@@ -25,6 +25,7 @@ pytest.importorskip("starlette")
 
 from qaas_core.emulator import EmulatorConfig, EmulatorServer, FakeClock
 from qaas_core.emulator._heappe import HEAppE
+from qaas_core.worker._deploy import command_templates
 
 OIDC = "/auth/realms/lexis/protocol/openid-connect"
 UAM = "/heappe/UserAndLimitationManagement/"
@@ -72,6 +73,8 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
 def make_config(state_dir: Path, worker: tuple[str, ...], **settings: Any) -> EmulatorConfig:
     if "worker_service" in EmulatorConfig.__dataclass_fields__:
         settings.setdefault("worker_service", False)  # the fake worker needs no qaas-worker service
+    # these tests speak session codes, as Py4HEAppE does; the bearer deployment has tests of its own
+    settings.setdefault("heappe_auth", "session")
     return EmulatorConfig(state_dir=state_dir, worker_command=worker, scheduler_tick_seconds=0.05, **settings)
 
 
@@ -257,6 +260,11 @@ def test_health_is_anonymous(api: Api) -> None:
     assert health.status_code == 200
     assert health.json()["Version"].startswith("6.3.")
     assert health.json()["IsHealthy"] is True
+    # HealthExt of V6.3.2, every member present
+    assert list(health.json()) == ["IsHealthy", "Timestamp", "Version", "InstanceIdentifier", "Component"]
+    assert health.json()["InstanceIdentifier"] == "qaas-emulator"
+    vault = health.json()["Component"]["Vault"]
+    assert vault["Info"] == {"Initialized": True, "Sealed": False, "StandBy": False, "PerformanceStandby": False}
 
 
 def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api) -> None:
@@ -345,33 +353,78 @@ def test_full_lifecycle_with_a_lexis_session_code(emu: EmulatorServer, api: Api)
     assert not (emu.config.state_dir / "cluster" / "qaas-svc-p1" / str(job["Id"])).exists()
 
 
-def test_bearer_mode_needs_no_session_code(api: Api) -> None:
-    bearer = {"Authorization": f"Bearer {api.token()}"}
-    ids = api.target(api.session())
-    spec = api.spec(ids)
-    created = api.http.post(JM + "CreateJob", json={"JobSpecification": spec}, headers=bearer)
-    assert created.status_code == 200
-    job = created.json()
-    params = {"JobId": job["Id"], "TaskId": job["Tasks"][0]["Id"]}
-    parts = [("files", ("request.json", request_json(), "application/json"))]
-    assert (
-        api.http.post(FT + "UploadFilesToJobExecutionDir", params=params, files=parts, headers=bearer).status_code
-        == 200
-    )
-    assert (
-        api.http.put(
-            JM + "SubmitJob", json={"SessionCode": "", "CreatedJobInfoId": job["Id"]}, headers=bearer
-        ).status_code
-        == 200
-    )
-    info = api.http.get(JM + "CurrentInfoForJob", params={"SubmittedJobInfoId": job["Id"]}, headers=bearer)
-    assert info.status_code == 200
-    rejected = api.http.get(
-        JM + "CurrentInfoForJob", params={"SubmittedJobInfoId": job["Id"]}, headers={"Authorization": "Bearer nope"}
-    )
-    assert rejected.status_code == 401
-    assert rejected.text == "Unauthorized"
-    assert rejected.headers["content-type"].startswith("text/plain")
+def test_session_deployment_ignores_a_bearer_header(api: Api) -> None:
+    token = api.token()
+    ignored = api.http.get(UAM + "ProjectsForCurrentUser", headers={"Authorization": f"Bearer {token}"})
+    problem(ignored, 401, "Unauthorized Access")  # the header was ignored and the session code is missing
+    bad_header = {"Authorization": "Bearer nope"}
+    listed = api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": api.session()}, headers=bad_header)
+    assert listed.status_code == 200  # a bad token in the ignored header does not matter either
+
+
+def test_bearer_deployment(tmp_path: Path, worker: tuple[str, ...]) -> None:
+    """HEAppE with ``UseBearerAuth``: the token on every call, ``AuthenticateLexisToken`` says so, session codes
+    only from the other logins and only on calls without the header."""
+    with EmulatorServer(make_config(tmp_path, worker, heappe_auth="bearer")) as emu:
+        api = Api(emu.url)
+        try:
+            token = api.token()
+            bearer = {"Authorization": f"Bearer {token}"}
+            credentials = {"Credentials": {"Username": "alice", "OpenIdAccessToken": token}}
+            login = api.http.post(UAM + "AuthenticateLexisToken", json=credentials)
+            assert login.status_code == 200 and login.json() == "HEADER-AUTH-NEEDED"
+            # no token check there (the middleware checks each call), but the body is still bound
+            assert api.http.post(UAM + "AuthenticateLexisToken", json={"Credentials": {}}).status_code == 400
+            # a client that took "HEADER-AUTH-NEEDED" for a session code
+            problem(
+                api.http.get(UAM + "ProjectsForCurrentUser", params={"SessionCode": login.json()}),
+                401,
+                "Unauthorized Access",
+            )
+            problem(api.http.get(JM + "ListJobsForCurrentUser"), 401, "Unauthorized Access")
+            # the whole life cycle on the header alone; a session code beside it is ignored
+            [entry] = api.http.get(UAM + "ProjectsForCurrentUser", headers=bearer).json()
+            [cluster] = api.http.get("/heappe/ClusterInformation/ListAvailableClusters", headers=bearer).json()
+            node_type = cluster["NodeTypes"][0]
+            ids = {
+                "ClusterId": cluster["Id"],
+                "FileTransferMethodId": node_type["FileTransferMethodId"],
+                "ClusterNodeTypeId": node_type["Id"],
+                "ProjectId": entry["Project"]["Id"],
+                "CommandTemplateId": next(
+                    t["Id"] for t in node_type["Projects"][0]["CommandTemplates"] if t["Name"] == "qaas-run"
+                ),
+            }
+            created = api.http.post(
+                JM + "CreateJob",
+                json={"SessionCode": "not-a-session", "JobSpecification": api.spec(ids)},
+                headers=bearer,
+            )
+            assert created.status_code == 200, created.text
+            job = created.json()
+            params = {"JobId": job["Id"], "TaskId": job["Tasks"][0]["Id"]}
+            parts = [("files", ("request.json", request_json(), "application/json"))]
+            uploaded = api.http.post(FT + "UploadFilesToJobExecutionDir", params=params, files=parts, headers=bearer)
+            assert uploaded.status_code == 200
+            submitted = api.http.put(JM + "SubmitJob", json={"SessionCode": "", "CreatedJobInfoId": job["Id"]},
+                                     headers=bearer)  # fmt: skip
+            assert submitted.status_code == 200
+            info = api.http.get(JM + "CurrentInfoForJob", params={"SubmittedJobInfoId": job["Id"]}, headers=bearer)
+            assert info.status_code == 200
+            # a bad token: the middleware's plain-text 401, on every route but the anonymous Health
+            nope = {"Authorization": "Bearer nope"}
+            rejected = api.http.get(JM + "CurrentInfoForJob", params={"SubmittedJobInfoId": job["Id"]}, headers=nope)
+            assert (rejected.status_code, rejected.text) == (401, "Unauthorized")
+            assert rejected.headers["content-type"].startswith("text/plain")
+            password = {"Credentials": {"Username": "bob", "Password": "bob-heappe-password"}}
+            assert api.http.post(UAM + "AuthenticateUserPassword", json=password, headers=nope).status_code == 401
+            assert api.http.get("/heappe/Health", headers=nope).status_code == 200
+            # without the header, a session code from another login still works
+            sc = api.http.post(UAM + "AuthenticateUserPassword", json=password).json()
+            assert GUID.match(sc)
+            assert api.http.get(JM + "ListJobsForCurrentUser", params={"SessionCode": sc}).json() == []
+        finally:
+            api.close()
 
 
 def test_discovery_calls(api: Api) -> None:
@@ -380,12 +433,16 @@ def test_discovery_calls(api: Api) -> None:
     assert entry["Role"]["Name"] == "Submitter"
     project = entry["Project"]
     assert project["AccountingString"] == "EQE1-CZ-P0001"
-    assert {t["Name"] for t in project["CommandTemplates"]} == {"qaas-run", "qaas-calibrate"}
+    shipped = {t.name for t in command_templates()}  # the templates sites register (deploy/*.json)
+    assert {"qaas-run", "qaas-calibrate"} <= shipped
+    assert {t["Name"] for t in project["CommandTemplates"]} == shipped
     assert all(isinstance(t["TemplateParameters"], list) for t in project["CommandTemplates"])
     assert project["ClusterProjectStoragePaths"][0]["ClusterName"] == "VLQ-emulator"
     assert project["KeyScriptsDirectoryPath"] is None
     user = api.http.get(UAM + "CurrentUserInfo", params={"sessionCode": sc}).json()  # case-insensitive binding
     assert user["Username"] == "alice" and user["PublicKey"] is None
+    [group] = user["AdaptorUserGroups"]
+    assert group["Roles"] == ["Submitter"]  # AdaptorUserGroupExt.Roles is string[] (the role names)
     [cluster] = api.http.get("/heappe/ClusterInformation/ListAvailableClusters", params={"SessionCode": sc}).json()
     assert cluster["FileTransferMethodIds"] == [1]
     [node_type] = cluster["NodeTypes"]
@@ -449,7 +506,7 @@ def test_lexis_token_authentication_errors(api: Api) -> None:
     unknown = api.http.get(
         JM + "ListJobsForCurrentUser", params={"SessionCode": "00000000-0000-0000-0000-000000000000"}
     )
-    problem(unknown, 401, "Session Code Authentication Problem")
+    problem(unknown, 401, "Unauthorized Access")  # UnauthorizedAccessException; an expired one is another title
 
 
 def test_session_codes_slide_and_expire(tmp_path: Path, worker: tuple[str, ...], qaas_clock: FakeClock) -> None:

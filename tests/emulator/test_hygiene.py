@@ -91,15 +91,13 @@ def start_sleeping_task(url: str, sleeper_dir: str) -> None:
     with httpx.Client(base_url=url, timeout=20) as http:
         login = {"grant_type": "password", "client_id": "qaas", "username": "alice", "password": "alice-password"}
         token = http.post(OIDC + "/token", data=login).json()["access_token"]
-        credentials = {"Credentials": {"Username": "alice", "OpenIdAccessToken": token}}
-        sc = http.post("/heappe/UserAndLimitationManagement/AuthenticateLexisToken", json=credentials).json()
-        bearer = {"Authorization": f"Bearer {token}"}
+        bearer = {"Authorization": f"Bearer {token}"}  # the emulated HEAppE runs bearer authentication, as IT4I does
         [resource] = http.get(
             "/userorg/api/ProjectResource", params={"ProjectShortName": "qaas-demo"}, headers=bearer
         ).json()
         location = resource["Assignments"][0]["LocationName"]
         clusters = http.get(
-            "/heappe/ClusterInformation/ListAvailableClusters", params={"SessionCode": sc, "ClusterName": location}
+            "/heappe/ClusterInformation/ListAvailableClusters", params={"ClusterName": location}, headers=bearer
         ).json()
         cluster = next(c for c in clusters if c["Name"] == location)
         node_type = next(n for n in cluster["NodeTypes"] if n["Name"] == "qexecute")
@@ -114,11 +112,11 @@ def start_sleeping_task(url: str, sleeper_dir: str) -> None:
             "Name": "sleeper", "ProjectId": project["Id"], "ClusterId": cluster["Id"],
             "FileTransferMethodId": node_type["FileTransferMethodId"], "Tasks": [task],
         }  # fmt: skip
-        created = http.post("/heappe/JobManagement/CreateJob", json={"SessionCode": sc, "JobSpecification": spec})
+        created = http.post("/heappe/JobManagement/CreateJob", json={"JobSpecification": spec}, headers=bearer)
         if created.status_code != 200:
             raise RuntimeError(f"CreateJob: {created.status_code} {created.text}")
         job = created.json()
-        submitted = http.put("/heappe/JobManagement/SubmitJob", json={"SessionCode": sc, "CreatedJobInfoId": job["Id"]})
+        submitted = http.put("/heappe/JobManagement/SubmitJob", json={"CreatedJobInfoId": job["Id"]}, headers=bearer)
         submitted.raise_for_status()
     deadline = time.monotonic() + 30
     while not list(Path(sleeper_dir).rglob("sleeper.pid")):

@@ -94,17 +94,23 @@ def test_persistent_outage_is_a_typed_bounded_error(fast_emulator: q.QaasClient,
     )
 
 
-def test_session_expiry_is_recovered(fast_emulator: q.QaasClient) -> None:
-    session_client = q.QaasClient(profile="emulator", data_dir=fast_emulator.settings.data_dir, heappe_auth="session")
+def test_session_expiry_is_recovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # session codes need a HEAppE that runs session authentication (a bearer one issues none)
+    monkeypatch.setenv("QAAS_RETRY_WAIT_SCALE", "0.1")
+    session_client = q.QaasClient.emulator("garnet20", noise=False, simulation="fast", data_dir=tmp_path, timeout=1.5,
+                                           scheduler_tick_seconds=0.05, heappe_auth="session")  # fmt: skip
     try:
         assert sum(run_bell(session_client).counts(0).values()) == 64
+        first = session_client.heappe.session_code
+        assert first and session_client.heappe.auth == "session"
         for phase in ("create", "poll", "download"):
-            set_faults(fast_emulator, [{"action": "expire_sessions", "path": PHASES[phase], "count": 1}])
+            set_faults(session_client, [{"action": "expire_sessions", "path": PHASES[phase], "count": 1}])
             try:
                 assert sum(run_bell(session_client).counts(0).values()) == 64
             finally:
-                set_faults(fast_emulator, [])
+                set_faults(session_client, [])
             record("HEAppE session expiry", phase, "recovered (new session code)")
+        assert session_client.heappe.session_code not in (None, first)
     finally:
         session_client.close()
 

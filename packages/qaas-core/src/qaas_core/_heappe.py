@@ -6,6 +6,13 @@ Request building (:class:`Call`) and response parsing live in :class:`HEAppEProt
 from ``AuthenticateLexisToken``, renewed when it expires). A 401 triggers one token refresh and one retry; the
 conversation of a call is written once (:meth:`_Base._exchange`) and driven by both clients. Only idempotent calls
 are retried on transient errors; ``CreateJob`` and ``SubmitJob`` are made safe by the submission flow.
+
+A HEAppE deployment runs one of the two modes, and the client follows the deployment whatever it was configured
+with, switching once for the rest of its life: in ``session`` mode, ``AuthenticateLexisToken`` answering
+``"HEADER-AUTH-NEEDED"`` (bearer enabled) switches it to ``bearer``; in ``bearer`` mode, a 401 that is HEAppE's
+ProblemDetails rather than its bearer middleware's plain-text ``Unauthorized`` (a deployment without bearer ignores
+the header and misses the session code) makes it ask ``AuthenticateLexisToken``: a session code switches it to
+``session``, ``"HEADER-AUTH-NEEDED"`` shows the 401 was meant (a role or another user's job).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import msgspec
 
 from qaas_core._errors import AuthenticationError, QaasError, RemoteAPIError, ResponseError
-from qaas_core._http import MAX_BYTES, Call, RetryPolicy, check, translate
+from qaas_core._http import MAX_BYTES, Call, RetryPolicy, _detail, check, translate
 
 if TYPE_CHECKING:
     import httpx
@@ -41,6 +48,10 @@ __all__ = [
 ]
 
 SERVICE: Final = "HEAppE"
+HEADER_AUTH_NEEDED: Final = "HEADER-AUTH-NEEDED"
+"""``AuthenticateLexisToken``'s answer when the deployment authenticates each call by its bearer token instead."""
+
+logger = logging.getLogger(__name__)
 
 
 class JobState(IntEnum):
@@ -134,13 +145,31 @@ class HEAppEProtocol:
                     body={"Credentials": {"Username": None, "OpenIdAccessToken": access_token}})  # fmt: skip
 
     @staticmethod
-    def parse_session_code(response: httpx.Response) -> str:
+    def parse_login(response: httpx.Response) -> str | None:
+        """The session code of an ``AuthenticateLexisToken`` answer; None when the deployment runs bearer
+        authentication (it answers ``"HEADER-AUTH-NEEDED"``).
+
+        Raises:
+            ResponseError: the answer is neither.
+        """
         try:
             code = json.loads(response.text)
         except ValueError:
             code = None
         if not isinstance(code, str) or not code:
             raise ResponseError(f"{SERVICE} sent no session code")
+        return None if code == HEADER_AUTH_NEEDED else code
+
+    @staticmethod
+    def parse_session_code(response: httpx.Response) -> str:
+        """The session code of an ``AuthenticateLexisToken`` answer.
+
+        Raises:
+            ResponseError: no session code (also when the deployment answers ``"HEADER-AUTH-NEEDED"``).
+        """
+        code = HEAppEProtocol.parse_login(response)
+        if code is None:
+            raise ResponseError(f"{SERVICE} runs bearer authentication: it sends no session code")
         return code
 
     # -- discovery ---------------------------------------------------------------------------------------------
@@ -262,6 +291,17 @@ class HEAppEProtocol:
         return _decode(_parts_decoder, response, "reading job progress")  # type: ignore[no-any-return]
 
 
+_GUID: Final = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+
+
+def _is_problem_details(response: httpx.Response) -> bool:
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(body, dict)
+
+
 class _RedactSessionCodes(logging.Filter):
     """HEAppE wants session codes in query strings; keep them out of httpx's request log lines."""
 
@@ -301,7 +341,8 @@ class _Base:
 
     :meth:`_exchange` is a generator that yields the HTTP requests of one call and receives their responses: a
     session login first when session mode has no code yet, the call, and in session mode one renewal of the session
-    after a 401. (In bearer mode the refresh-on-401 is the shared ``httpx.Auth`` of ``_auth.bearer_auth``.)
+    after a 401. (In bearer mode the refresh-on-401 is the shared ``httpx.Auth`` of ``_auth.bearer_auth``.) The logins
+    also tell the deployment's mode, which the client then follows (see the module docstring).
     :class:`HEAppEClient` drives it with an ``httpx.Client``, :class:`AsyncHEAppEClient` with an ``httpx.AsyncClient``.
     """
 
@@ -323,6 +364,19 @@ class _Base:
         self.session_code: str | None = None
         self.requests = 0  # HTTP requests sent (for tests and benchmarks)
         self._bearer = bearer_auth(tokens) if auth == "bearer" else None
+        self._mode_known = False  # whether the deployment has shown that it runs ``auth``
+        if auth == "session":
+            _redact_session_codes()
+
+    def _switch(self, auth: Literal["bearer", "session"], why: str) -> None:
+        """Follow the deployment's authentication mode for the rest of this client's life."""
+        from qaas_core._auth import bearer_auth
+
+        logger.info("HEAppE at %s runs %s authentication (%s); using it from now on", self.base_url, auth, why)
+        self.auth = auth
+        self._mode_known = True
+        self.session_code = None
+        self._bearer = bearer_auth(self.tokens) if auth == "bearer" else None
         if auth == "session":
             _redact_session_codes()
 
@@ -356,19 +410,56 @@ class _Base:
         request.kwargs.pop("auth", None)
         return request
 
+    def _session_login(self) -> Generator[_Request, httpx.Response, None]:
+        """``AuthenticateLexisToken``: a session code, or the switch to bearer when the deployment runs it."""
+        response = yield self._login(self.tokens.access_token())
+        code = self.protocol.parse_login(check(response, SERVICE, "logging in to HEAppE"))
+        if code is None:
+            self._switch("bearer", f"AuthenticateLexisToken answered {HEADER_AUTH_NEEDED}")
+        else:
+            self.session_code, self._mode_known = code, True
+
+    def _header_ignored(self, response: httpx.Response) -> Generator[_Request, httpx.Response, bool]:
+        """After a 401 to a bearer call: whether the deployment runs session authentication (then the client has
+        switched to it, with a session code). HEAppE's bearer middleware refuses a token with a plain-text
+        ``Unauthorized``; a ProblemDetails 401 comes from the service layer, which either found no session code
+        (bearer disabled: the header was ignored) or refused a role or another user's job. Its
+        ``AuthenticateLexisToken`` tells the two apart."""
+        if self._mode_known or not _is_problem_details(response):
+            return False
+        try:
+            answer = yield self._login(self.tokens.access_token())
+            code = self.protocol.parse_login(check(answer, SERVICE, "logging in to HEAppE"))
+        except QaasError as exc:
+            raise AuthenticationError(
+                f"{SERVICE} did not take the LEXIS token as a bearer token ({_detail(response)}), and a session "
+                f"login failed too: {exc}"
+            ) from exc
+        if code is None:
+            self._mode_known = True  # bearer deployment: the 401 was meant
+            return False
+        self._switch("session", "it ignored the bearer token and AuthenticateLexisToken gave a session code")
+        self.session_code = code
+        return True
+
     def _exchange(self, call: Call) -> Generator[_Request, httpx.Response, httpx.Response]:
         if self.auth == "session" and not self.session_code:
-            self.session_code = self.protocol.parse_session_code(
-                check((yield self._login(self.tokens.access_token())), SERVICE, "logging in to HEAppE")
-            )
+            yield from self._session_login()
         response = yield self._request(call)
-        if response.status_code == 401 and self.auth == "session" and self.tokens.on_unauthorized():
-            self.session_code = self.protocol.parse_session_code(
-                check((yield self._login(self.tokens.access_token())), SERVICE, "logging in to HEAppE")
-            )
-            response = yield self._request(call)
         if response.status_code == 401:
-            raise AuthenticationError(f"{SERVICE} refused the credentials while {call.what}; log in again (qaas login)")
+            if self.auth == "session" and self.tokens.on_unauthorized():
+                yield from self._session_login()
+                response = yield self._request(call)
+            elif self.auth == "bearer" and (yield from self._header_ignored(response)):
+                response = yield self._request(call)
+        if response.status_code == 401:
+            detail = _GUID.sub("***", _detail(response) or "")  # a session code may be quoted in it
+            raise AuthenticationError(
+                f"{SERVICE} refused the credentials while {call.what}" + (f" ({detail})" if detail else "")
+                + "; log in again (qaas login)"
+            )  # fmt: skip
+        if self.auth == "bearer" and response.is_success and call.path != HEAppEProtocol.health().path:
+            self._mode_known = True  # the deployment took the bearer token (Health is anonymous: it proves nothing)
         return check(response, SERVICE, call.what)
 
 

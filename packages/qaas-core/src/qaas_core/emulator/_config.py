@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from qaas_core._errors import ConfigurationError
+
 __all__ = ["EmulatorConfig"]
 
 
@@ -34,6 +36,11 @@ class EmulatorConfig:
             (0 in tests; 10–30 s is what a shared partition costs), plus a uniform random extra of up to
             ``scheduling_delay_spread_seconds`` (seeded by ``seed``).
         session_expiry_seconds: HEAppE sliding session-code lifetime.
+        heappe_auth: how the emulated HEAppE authenticates, one mode per deployment as on a real one:
+            ``bearer`` (``LexisAuthenticationConfiguration.UseBearerAuth``: the LEXIS access token in an
+            ``Authorization: Bearer`` header on every call; ``AuthenticateLexisToken`` answers
+            ``"HEADER-AUTH-NEEDED"``) or ``session`` (session codes from ``AuthenticateLexisToken``; a ``Bearer``
+            header is ignored). The default is the client's default (``Settings.heappe_auth``).
         access_token_seconds: LEXIS access-token lifetime.
         refresh_token_seconds: LEXIS refresh-token lifetime (offline tokens do not expire).
         realm: LEXIS (Keycloak) realm name.
@@ -66,6 +73,7 @@ class EmulatorConfig:
     scheduling_delay_seconds: float = 0.0
     scheduling_delay_spread_seconds: float = 0.0
     session_expiry_seconds: float = 900.0
+    heappe_auth: Literal["bearer", "session"] = "bearer"
     access_token_seconds: float = 300.0
     refresh_token_seconds: float = 1800.0
     realm: str = "lexis"
@@ -78,5 +86,7 @@ class EmulatorConfig:
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
     def __post_init__(self) -> None:
+        if self.heappe_auth not in ("bearer", "session"):
+            raise ConfigurationError(f"heappe_auth must be 'bearer' or 'session', not {self.heappe_auth!r}")
         if not self.quantum_computer:
             self.quantum_computer = self.device

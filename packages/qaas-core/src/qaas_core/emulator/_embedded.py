@@ -29,6 +29,7 @@ DEMO_PROJECT: Final = "qaas-demo"
 DEMO_RESOURCE: Final = "EQE1-CZ-P0001"
 CLIENT_ID: Final = "qaas"
 _EMULATOR_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(EmulatorConfig))
+_SHARED_FIELDS: Final = frozenset({"heappe_auth"})  # settings of the emulated service and the client alike
 
 
 class EmbeddedEmulator:
@@ -101,13 +102,14 @@ def start_embedded(device: str = "garnet20", **settings: Any) -> tuple[EmbeddedE
     Args:
         device: bundled device profile of the emulated QPU.
         **settings: :class:`EmulatorConfig` fields (``noise``, ``seed``, ``simulation`` …) and client settings
-            (``data_dir`` — default: a fresh temporary directory — ``poll_max``, ``timeout`` …).
+            (``data_dir`` — default: a fresh temporary directory — ``poll_max``, ``timeout`` …). ``heappe_auth`` is
+            both: the emulated HEAppE's authentication mode and the client's.
 
     Raises:
         ConfigurationError: unknown device or settings, or the emulator did not start.
     """
     emulator_kw = {k: v for k, v in settings.items() if k in _EMULATOR_FIELDS}
-    client_kw = {k: v for k, v in settings.items() if k not in _EMULATOR_FIELDS}
+    client_kw = {k: v for k, v in settings.items() if k not in _EMULATOR_FIELDS or k in _SHARED_FIELDS}
     directory = Path(client_kw.pop("data_dir", None) or tempfile.mkdtemp(prefix="qaas-"))
     emulator_kw.setdefault("state_dir", directory / "emulator")
     from qaas_core._profiles import load_profile

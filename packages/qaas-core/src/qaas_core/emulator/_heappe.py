@@ -7,10 +7,21 @@ SubmitJob in a wrong state; 401 for sessions, roles and other users' jobs; 400 "
 a wrong state and missing files; 413 for bodies over the per-action limits; 500 "Problem" for anything else, never a
 traceback); 400 ValidationProblemDetails when the body cannot be bound (malformed JSON, wrong JSON types).
 
-Authentication: session codes (GUIDs) from ``AuthenticateUserPassword`` (the user's HEAppE-local password),
+Authentication is one mode per deployment (``EmulatorConfig.heappe_auth``), as HEAppE V6.3.2's
+``LexisAuthMiddleware`` and ``UserAndLimitationManagementLogic.GetUserForSessionCode`` do it:
+
+* ``bearer`` (``UseBearerAuth``): a request with ``Authorization: Bearer <LEXIS access token>`` is the token's user
+  and any session code on it is ignored (a bad token: 401, text ``Unauthorized``, on every route but the anonymous
+  ``/heappe/Health``); ``AuthenticateLexisToken`` answers the JSON string ``"HEADER-AUTH-NEEDED"`` instead of a
+  session code. A request without the header still needs a session code (``AuthenticateUserPassword`` and
+  ``AuthenticateUserOpenId`` still issue them).
+* ``session``: the ``Authorization`` header is ignored; every call needs a session code.
+
+Session codes are GUIDs from ``AuthenticateUserPassword`` (the user's HEAppE-local password),
 ``AuthenticateLexisToken`` or ``AuthenticateUserOpenId`` (a LEXIS access token), with a sliding expiry of
-``session_expiry_seconds``; re-authenticating while a session is valid returns the same code. Bearer mode: a request
-with ``Authorization: Bearer <LEXIS access token>`` needs no session code (a bad token: 401, text ``Unauthorized``).
+``session_expiry_seconds``; re-authenticating while a session is valid returns the same code. No session code is 401
+"Unauthorized Access", an unknown one too (``UnauthorizedAccessException``), an expired one 401 "Session Code
+Authentication Problem" (``SessionCodeNotValidException``).
 
 Endpoints::
 
@@ -42,8 +53,7 @@ whose ``AccountingString`` is the resource name. Command templates are the files
 the same format; each exists once per project (``%%{Identifier}`` placeholders; a parameter with a ``Default`` is
 optional).
 
-Choices where the reference is silent: a missing session code is 401 "Unauthorized Access", an unknown or expired
-one 401 "Session Code Authentication Problem"; a wrong HEAppE password is 502 "External Service Error"; an invalid
+Choices where the reference is silent: a wrong HEAppE password is 502 "External Service Error"; an invalid
 LEXIS token at the authenticate calls is 401 "UserOrg Authentication Problem"; a project the user is not a member of
 is 401 "Unauthorized Access"; a download path that leaves the job directory (``..``, backslashes, symlinks out, or
 another job's ``/<jobId>/<taskId>/`` prefix) is 404 "Validation Problem"; a non-JSON body is 415. Task
@@ -83,7 +93,7 @@ from qaas_core.emulator._faults import FaultInjector
 from qaas_core.emulator._jsonfile import read_json, write_json
 from qaas_core.emulator._lexis import Lexis, LexisUser
 
-__all__ = ["BODY_LIMITS", "HEAppE"]
+__all__ = ["BODY_LIMITS", "HEADER_AUTH_NEEDED", "HEAppE"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +109,8 @@ BODY_LIMITS: Final[Mapping[str, int]] = {
     "DownloadPartsOfJobFilesFromCluster": 480,
     "UploadFilesToJobExecutionDir": 2_200_000_000,
 }
+HEADER_AUTH_NEEDED: Final = "HEADER-AUTH-NEEDED"
+"""What ``AuthenticateLexisToken`` answers instead of a session code when HEAppE runs bearer authentication."""
 _JSON_TYPES: Final = ("application/json", "text/json")
 _NAME_ILLEGAL: Final = re.compile(r"[\x00-\x1f\x7f<>\"/\\|?*$`;&'{}]")
 _FILE_NAME: Final = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -425,8 +437,9 @@ class _Sessions:
             self._codes = {k: v for k, v in data.items() if isinstance(v, dict)}
 
     def save(self) -> None:
-        now = self._clock()
-        self._codes = {k: v for k, v in self._codes.items() if now - float(v.get("last_used", 0)) <= self._expiry}
+        # expired codes are kept a day (HEAppE keeps them for good) so that using one says "expired", not "unknown"
+        now, keep = self._clock(), self._expiry + 86_400
+        self._codes = {k: v for k, v in self._codes.items() if now - float(v.get("last_used", 0)) <= keep}
         write_json(self._path, self._codes, private=True)
         self._dirty = False
         self._saved_at = time.monotonic()
@@ -453,21 +466,24 @@ class _Sessions:
         """The username of a valid session (its expiry slides).
 
         Raises:
-            _Problem: unknown or expired code (401).
+            _Problem: unknown code (401 "Unauthorized Access") or expired code (401 "Session Code Authentication
+                Problem").
         """
         session = self._codes.get(code.strip().lower())
         now = self._clock()
-        if session is None or now - float(session.get("last_used", 0)) > self._expiry:
-            raise _Problem(
-                401, "Session Code Authentication Problem", f"Session code {code!r} is not valid or has expired."
-            )
+        if session is None:
+            raise _Problem(401, "Unauthorized Access", "Unauthorized")
+        if now - float(session.get("last_used", 0)) > self._expiry:
+            raise _Problem(401, "Session Code Authentication Problem", f"Session code {code!r} has expired.")
         session["last_used"] = now
         self._dirty = True
         return str(session["username"])
 
     def expire_all(self) -> None:
-        """Forget every session (fault ``expire_sessions``)."""
-        self._codes.clear()
+        """Let every session expire now (fault ``expire_sessions``)."""
+        expired = self._clock() - self._expiry - 1
+        for session in self._codes.values():
+            session["last_used"] = min(float(session.get("last_used", 0)), expired)
         self.save()
         logger.info("all HEAppE sessions expired")
 
@@ -686,6 +702,7 @@ class HEAppE:
     Attributes:
         cluster: the emulated cluster (jobs, directories, processes).
         version: the HEAppE version reported by ``/heappe/Health``.
+        instance_identifier: the instance's ``InstanceIdentifier`` there (the seed's ``heappe.instance_identifier``).
     """
 
     def __init__(
@@ -701,6 +718,7 @@ class HEAppE:
         self.faults = faults or lexis.faults
         seed = lexis.seed.get("heappe", {})
         self.version = str(seed.get("version", "6.3.2"))
+        self.instance_identifier = str(seed.get("instance_identifier", "qaas-emulator"))
         self._catalogue = _Catalogue(seed, lexis)
         state_dir = config.state_dir or lexis.state_root
         sessions_file = state_dir / "heappe" / "sessions.json"
@@ -734,8 +752,8 @@ class HEAppE:
         files = "/heappe/FileTransfer/"
         api = self._api
         return [
-            gate("/heappe/Health", api(self._health, auth=False), methods=["GET"]),
-            gate("/qaas", api(self._qaas_info, auth=False), methods=["GET"]),
+            gate("/heappe/Health", api(self._health, auth=False, anonymous=True), methods=["GET"]),
+            gate("/qaas", api(self._qaas_info, auth=False, anonymous=True), methods=["GET"]),
             gate("/heappe/Management/VersionInformation", api(self._version_information), methods=["GET"]),
             gate(user + "AuthenticateUserPassword", api(self._auth_password, body=True, auth=False), methods=["POST"]),
             gate(user + "AuthenticateLexisToken", api(self._auth_lexis, body=True, auth=False), methods=["POST"]),
@@ -792,18 +810,26 @@ class HEAppE:
     # -- request plumbing ------------------------------------------------------------------------------------------
 
     def _api(
-        self, handler: Callable[[_Call, _User | None], Awaitable[Response]], *, body: bool = False, auth: bool = True
+        self,
+        handler: Callable[[_Call, _User | None], Awaitable[Response]],
+        *,
+        body: bool = False,
+        auth: bool = True,
+        anonymous: bool = False,
     ) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint: ``auth`` actions need a user (bearer token or session code); every route but the
+        ``anonymous`` ones passes HEAppE's bearer middleware first (in bearer mode a bad token is 401 even there)."""
 
         async def endpoint(request: Request) -> Response:
             self.lexis.note_base_url(request)
             action_name = request.url.path.rsplit("/", 1)[-1]
             try:
+                bearer = None if anonymous else self._bearer_user(request)
                 obj = _Obj({})
                 if body:
                     obj = _Obj(await _read_json_body(request, BODY_LIMITS.get(action_name)))
                 call = _Call(request, {k.lower(): v for k, v in request.query_params.items()}, obj)
-                user = self._identify(call) if auth else None
+                user = (bearer or self._session_user(call)) if auth else None
                 return await handler(call, user)
             except (_Problem, _Binding) as exc:
                 return exc.response()
@@ -814,18 +840,23 @@ class HEAppE:
         endpoint.__name__ = handler.__name__
         return endpoint
 
-    def _identify(self, call: _Call) -> _User:
-        header = call.request.headers.get("authorization")
-        if header is not None:
-            token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-            claims = self.lexis.verify_access_token(token) if token else None
-            user = self._users.get(claims.username) if claims else None
-            if user is None:
-                raise _Problem(401, "Unauthorized", "Unauthorized", plain=True)
-            return user
+    def _bearer_user(self, request: Request) -> _User | None:
+        """``LexisAuthMiddleware``: in bearer mode a ``Bearer`` header is the token's user (a bad token: plain-text
+        401), and then any session code is ignored; without the header, or in session mode, None."""
+        header = request.headers.get("authorization")
+        if self.config.heappe_auth != "bearer" or header is None or not header.startswith("Bearer "):
+            return None
+        token = header[len("Bearer ") :].strip()
+        claims = self.lexis.verify_access_token(token) if token else None
+        user = self._users.get(claims.username) if claims else None
+        if user is None:
+            raise _Problem(401, "Unauthorized", "Unauthorized", plain=True)
+        return user
+
+    def _session_user(self, call: _Call) -> _User:
         code = call.session_code()
         if not code:
-            raise _Problem(401, "Unauthorized Access", "The request carries neither a session code nor a token.")
+            raise _Problem(401, "Unauthorized Access", "Unauthorized")
         username = self._sessions.resolve(code)
         user = self._users.get(username)
         if user is None:
@@ -848,12 +879,14 @@ class HEAppE:
     # -- health and info -------------------------------------------------------------------------------------------
 
     async def _health(self, call: _Call, user: _User | None) -> Response:
+        vault_info = {"Initialized": True, "Sealed": False, "StandBy": False, "PerformanceStandby": False}
         return JSONResponse(
             {
                 "IsHealthy": True,
+                "Timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "Version": self.version,
-                "Timestamp": _iso(time.time()),
-                "Component": {"Database": {"IsHealthy": True}, "Vault": {"IsHealthy": True}},
+                "InstanceIdentifier": self.instance_identifier,
+                "Component": {"Database": {"IsHealthy": True}, "Vault": {"IsHealthy": True, "Info": vault_info}},
             }
         )
 
@@ -892,6 +925,12 @@ class HEAppE:
         return JSONResponse(self._sessions.open(lexis_user.username))
 
     async def _auth_lexis(self, call: _Call, user: _User | None) -> Response:
+        if self.config.heappe_auth == "bearer":
+            # the controller's first statement: no token check, no session (the middleware authenticates each call)
+            credentials = call.body.obj("Credentials")
+            if credentials is not None and not credentials.str_("OpenIdAccessToken"):
+                raise _Binding("$.Credentials.OpenIdAccessToken", "The OpenIdAccessToken field is required.")
+            return JSONResponse(HEADER_AUTH_NEEDED)
         return JSONResponse(self._sessions.open(self._token_user(call).username))
 
     async def _auth_openid(self, call: _Call, user: _User | None) -> Response:
@@ -925,7 +964,7 @@ class HEAppE:
                 "Name": f"{p.name}-{p.accounting_string}",
                 "Description": p.description,
                 "Project": self._project_json(p, templates=False),
-                "Roles": [{"Id": 2, **_SUBMITTER_ROLE}],
+                "Roles": [_SUBMITTER_ROLE["Name"]],  # AdaptorUserGroupExt.Roles is string[]: the role names
             }
             for p in self._catalogue.projects_of(user.username)
         ]
