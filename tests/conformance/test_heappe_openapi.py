@@ -31,15 +31,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import py4heappe.heappe_v6.core as core
 import pytest
+from py4heappe.heappe_v6.core import models
+from py4heappe.heappe_v6.core.rest import ApiException
 
-core = pytest.importorskip("py4heappe.heappe_v6.core")
-pytest.importorskip("starlette")
-
-from py4heappe.heappe_v6.core import models  # noqa: E402
-from py4heappe.heappe_v6.core.rest import ApiException  # noqa: E402
-
-from qaas_core.emulator import EmulatorConfig, EmulatorServer  # noqa: E402
+from qaas_core.emulator import EmulatorConfig, EmulatorServer
 
 OIDC = "/auth/realms/lexis/protocol/openid-connect/token"
 TERMINAL = {16, 32, 64}
