@@ -31,8 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import py4heappe.heappe_v6.core as core
 import pytest
+from py4heappe.heappe_v6 import core
 from py4heappe.heappe_v6.core import models
 from py4heappe.heappe_v6.core.rest import ApiException
 
