@@ -31,6 +31,7 @@ CORE = "packages/qaas-core"
 ADAPTERS = {"qiskit": "packages/qaas-qiskit", "cirq": "packages/qaas-cirq", "pennylane": "packages/qaas-pennylane"}
 TEST_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "numpy>=2.0"]
 IQM_CLIENT = "iqm-client==36.*"
+ECOSYSTEM = ["qiskit-experiments>=0.14", "mitiq>=1.1"]  # what users combine with our adapters, used unmodified
 PY4HEAPPE = "py4heappe==2.6.0"  # IT4I's client generated from HEAppE V6.3's OpenAPI document
 FULL_CORE = "emulator,worker"  # the core with its cluster side in the same environment (worker and emulator suites)
 USER = "emulator"  # what a user installs: the emulator builds its worker an environment of its own (no iqm-client)
@@ -170,6 +171,14 @@ def cross(session: nox.Session) -> None:
     _install_user(session, *ADAPTERS.values())
     session.install("qiskit-aer>=0.17")
     _pytest(session, "tests/cross", workers=3)
+
+
+@nox.session(python=PYTHON)
+def ecosystem(session: nox.Session) -> None:
+    """qiskit-experiments and mitiq (Qiskit and Cirq executors) unmodified against the emulator."""
+    _install_user(session, ADAPTERS["qiskit"], ADAPTERS["cirq"])
+    session.install(*ECOSYSTEM)
+    _pytest(session, "tests/ecosystem")
 
 
 @nox.session(python=PYTHON)
