@@ -171,6 +171,25 @@ class Settings:
                          f"[profiles.{self.profile}] in {where}")  # fmt: skip
         raise ConfigurationError(f"missing setting(s) for profile {self.profile!r}:\n" + "\n".join(lines))
 
+    def without_secrets(self) -> Settings:
+        """These settings with every secret (tokens, password) removed: what an object may keep when it is pickled
+        or copied to another process. :meth:`with_secrets_resolved` fills the secrets in again where they live."""
+        cleared: dict[str, Any] = dict.fromkeys(_SECRETS)
+        return replace(self, **cleared)
+
+    def with_secrets_resolved(self) -> Settings:
+        """Settings kept by :meth:`without_secrets`, with the secrets read again the way :func:`load_settings` finds
+        them: ``QAAS_*`` environment, the configuration file, the profile (the emulator's ``emulator.json``). A
+        LEXIS login is not a setting: it stays in the token cache of ``data_dir``. Secrets given only as arguments
+        are not recovered (pass them again, or put them in the environment or the configuration file).
+
+        Raises:
+            ConfigurationError: the profile cannot be read any more (e.g. the emulator it named has stopped).
+        """
+        found = load_settings(self.profile, data_dir=self.data_dir)
+        secrets: dict[str, Any] = {name: getattr(self, name) or getattr(found, name) for name in _SECRETS}
+        return replace(self, **secrets)
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name))
         return f"Settings({shown})"

@@ -4,10 +4,19 @@ The target comes from the resource's calibration (:mod:`qaas_qiskit._target`), s
 and ``generate_preset_pass_manager(backend=backend)`` give native circuits. ``run`` converts them (or OpenQASM 3
 programs) to the IQM transfer format, checks everything before any network call, and submits the whole list —
 every parameter binding included — as one qaas job.
+
+A backend survives ``copy.deepcopy`` (the copy shares the client: connections, locks and an embedded emulator are
+never copied) and ``pickle`` (what qiskit-experiments and Qiskit's primitives do with it). A pickle holds the
+calibration, the target, the options and the client's settings *without* secrets; the unpickled backend opens a
+client of its own on first use, reading tokens again from the environment, the configuration file, the profile and
+the token cache of the data directory (:meth:`qaas_core.Settings.with_secrets_resolved`).
 """
 
 from __future__ import annotations
 
+import copy
+import logging
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, overload
 
@@ -30,6 +39,14 @@ MAX_CIRCUITS: Final = 100_000
 """Most circuits in one job (the qaas core's limit); Qiskit's primitives split larger batches."""
 
 RunInput: TypeAlias = "QuantumCircuit | str"
+
+logger = logging.getLogger(__name__)
+
+_T2_OPTION: Final = "max_circuit_duration_over_t2"
+_T2_HINT: Final = (
+    f". In Qiskit: backend.set_options({_T2_OPTION}=...) for every job (what qiskit-experiments and the primitives "
+    f"use), or backend.run(..., {_T2_OPTION}=...) for one"
+)
 
 
 class QaaSBackend(BackendV2):  # type: ignore[misc]
@@ -72,6 +89,7 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
             backend_version=__version__,
         )
         self._client = client
+        self._settings: q.Settings | None = None  # an unpickled backend's client recipe (no secrets)
         self._calibration = calibration
         self._target: Target | None = None
         self._tables: NativeTables | None = None
@@ -96,9 +114,13 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
             ConfigurationError: the backend is offline.
         """
         if self._client is None:
-            raise q.ConfigurationError(
-                f"backend {self.name} is offline (made from a calibration); get one from QaaSProvider to run"
-            )
+            if self._settings is None:
+                raise q.ConfigurationError(
+                    f"backend {self.name} is offline (made from a calibration); get one from QaaSProvider to run"
+                )
+            client = q.QaasClient(settings=self._settings.with_secrets_resolved())
+            weakref.finalize(client, client.http.close)  # the connections of a client this backend opened
+            self._client = client
         return self._client
 
     @property
@@ -254,8 +276,9 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
 
         Raises:
             ValidationError: bad options, inputs or bindings; CircuitError: a circuit does not fit the QPU (non-native
-                operation, unbound parameter, unsupported control flow …); QasmError: a program cannot be
-                translated. All before anything is sent.
+                operation, unbound parameter, unsupported control flow, longer than ``max_circuit_duration_over_t2``
+                times the T2 of its qubits …); QasmError: a program cannot be translated. All before anything is
+                sent.
             ConfigurationError: the backend is offline.
             AuthenticationError, TransportError, RemoteAPIError: the platform refused or could not be reached.
         """
@@ -270,14 +293,23 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
             circuits, layouts = self._prepare(items, binds)
         from qaas_qiskit import __version__
 
-        job = self.client.submit(
-            circuits,
-            settings.shots,
-            options=settings.iqm,
-            calibration_set_id=settings.calibration_set_id,
-            memory=settings.memory,
-            meta={"framework": "qiskit", "qaas-qiskit": __version__},
-        )
+        try:
+            job = self.client.submit(
+                circuits,
+                settings.shots,
+                options=settings.iqm,
+                calibration_set_id=settings.calibration_set_id,
+                memory=settings.memory,
+                meta={"framework": "qiskit", "qaas-qiskit": __version__},
+            )
+        except q.CircuitError as exc:
+            if _T2_OPTION not in exc.reason:
+                raise
+            error = q.CircuitError(exc.reason + _T2_HINT, circuit=exc.circuit, index=exc.index)
+            # also logged: Qiskit's primitives and qiskit-ibm-runtime's local mode (qiskit-experiments' default) call
+            # run() in a worker thread and report a failed job with an empty error message
+            logger.warning("%s", error.message)
+            raise error from exc
         return QaaSJob(self, job, layouts)
 
     def open_session(self, *, max_time: float = 3600.0, idle_timeout: float = 300.0) -> q.Session:
@@ -293,6 +325,31 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
             ConfigurationError: an offline backend, the direct IQM transport, or no session template at the site.
         """
         return self.client.session(max_time=max_time, idle_timeout=idle_timeout)
+
+    # -- copies and pickles ---------------------------------------------------------------------------------------
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> QaaSBackend:
+        """A copy with its own options, calibration and target that shares the client and the provider."""
+        for shared in (self._client, self._provider):
+            if shared is not None:
+                memo[id(shared)] = shared
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        clone.__dict__.update({key: copy.deepcopy(value, memo) for key, value in vars(self).items()})
+        return clone
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a pickle keeps: no client, provider or conversion tables, and the settings without secrets."""
+        state = dict(vars(self))
+        client = state.pop("_client")
+        state.update(_provider=None, _tables=None)
+        settings = client.settings if client is not None else self._settings
+        state["_settings"] = settings.without_secrets() if settings is not None else None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._client = None
 
     def __repr__(self) -> str:
         return f"<QaaSBackend {self.name}>"

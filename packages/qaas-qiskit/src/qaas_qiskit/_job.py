@@ -7,6 +7,7 @@ queue position the cluster side saw.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Final
 
 from qiskit.providers import JobStatus, JobV1
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from qaas_qiskit._backend import QaaSBackend
 
 __all__ = ["QaaSJob"]
+
+logger = logging.getLogger(__name__)
 
 _STATUS: Final = {
     "created": JobStatus.INITIALIZING,
@@ -87,8 +90,16 @@ class QaaSJob(JobV1):  # type: ignore[misc]
             JobTimeoutError: the job did not finish in time (it keeps running).
             PayloadError: the result does not match the submitted circuits.
         """
+        if self._failure is not None:
+            raise self._failure
         if self._result is None:
-            native = self._job.result(timeout, show_progress=show_progress)
+            try:
+                native = self._job.result(timeout, show_progress=show_progress)
+            except q.JobFailedError as exc:  # kept for status() and error_message(), raised again on every call
+                self._failure = exc
+                # also logged once: Qiskit's primitives wrap this job and report its failure with an empty message
+                logger.warning("%s", exc.message)
+                raise
             backend: QaaSBackend = self.backend()
             self._result = to_qiskit_result(
                 native,
@@ -122,11 +133,10 @@ class QaaSJob(JobV1):  # type: ignore[misc]
             return _STATUS.get(self._failure.state, JobStatus.ERROR)
         try:
             self._job.wait(timeout=0, show_progress=False)
+            # the cluster side has ended: whether it succeeded is in the result document
+            self.result(timeout=60, show_progress=False)
         except q.JobTimeoutError:
             return _STATUS.get(self._job.state, JobStatus.RUNNING)
-        # the cluster side has ended: whether it succeeded is in the result document
-        try:
-            self.result(timeout=60, show_progress=False)
         except q.JobFailedError as exc:
             self._failure = exc
             return _STATUS.get(exc.state, JobStatus.ERROR)
@@ -154,5 +164,10 @@ class QaaSJob(JobV1):  # type: ignore[misc]
         return f"<QaaSJob {self.job_id()} heappe={self.heappe_job_id} iqm={self.iqm_job_id or '-'}>"
 
     def error_message(self) -> str | None:
-        """Why the job failed, if it did and that is known here."""
+        """Why the job failed (the server's reason, both job ids and the state), or None if it has not failed.
+
+        Polls once when the job's outcome is not known yet.
+        """
+        if self._failure is None and self._result is None:
+            self.status()
         return None if self._failure is None else self._failure.message

@@ -4,7 +4,9 @@
 None: the current one), every IQM execution option of :class:`qaas_core.RunOptions` (``heralding_mode``,
 ``move_gate_validation``, ``max_circuit_duration_over_t2``, ``active_reset_cycles``, ``dd_mode`` …), and
 ``seed_simulator``, which Qiskit's primitives always pass: only ``None`` is accepted, because a QPU (and the
-emulator, seeded when it starts) takes no per-job seed.
+emulator, seeded when it starts) takes no per-job seed. ``meas_level`` (only ``2``, ``MeasLevel.CLASSIFIED``: the
+QPU returns bits, never IQ points) and ``meas_return`` (``single`` or ``avg``, which Qiskit defines to matter only at
+level 1) are accepted because qiskit-experiments and qiskit-ibm-runtime's local mode pass them.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ __all__ = ["DEFAULT_SHOTS", "MAX_SHOTS", "OPTION_NAMES", "RunSettings", "default
 
 DEFAULT_SHOTS: Final = 1024
 MAX_SHOTS: Final = 1_000_000
+_CLASSIFIED: Final = 2  # qiskit.result.models.MeasLevel.CLASSIFIED
 _IQM_FIELDS: Final = tuple(q.RunOptions.__struct_fields__)
-OPTION_NAMES: Final = ("shots", "memory", "calibration_set_id", "seed_simulator", *_IQM_FIELDS)
+OPTION_NAMES: Final = (
+    "shots", "memory", "calibration_set_id", "seed_simulator", "meas_level", "meas_return", *_IQM_FIELDS,
+)  # fmt: skip
 """Every option name a backend accepts (``Options`` fields, ``run`` keywords, ``set_options`` keywords)."""
 
 
@@ -51,6 +56,8 @@ def default_options() -> Options:
         memory=False,
         calibration_set_id=None,
         seed_simulator=None,
+        meas_level=_CLASSIFIED,
+        meas_return=None,
         **q.RunOptions().to_dict(),
     )
 
@@ -91,5 +98,12 @@ def resolve_options(current: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         raise q.ValidationError(
             "seed_simulator cannot be set per job on a QPU; seed the emulator instead (QaaSProvider.emulator(seed=...))"
         )
+    level = merged.get("meas_level", _CLASSIFIED)
+    if isinstance(level, bool) or level != _CLASSIFIED:
+        raise q.ValidationError(
+            f"meas_level must be 2 (MeasLevel.CLASSIFIED): the QPU returns measured bits, not IQ data; got {level!r}"
+        )
+    if merged.get("meas_return") not in (None, "single", "avg"):
+        raise q.ValidationError(f"meas_return must be 'single', 'avg' or None, got {merged['meas_return']!r}")
     iqm = q.RunOptions.create(**{k: merged[k] for k in _IQM_FIELDS if k in merged})
     return RunSettings(shots=shots, memory=memory, calibration_set_id=calset, iqm=iqm)
