@@ -80,7 +80,7 @@ def test_env_data_dir_and_permissions(tmp_path: Path, monkeypatch: pytest.Monkey
     assert mode(ledger.path) == 0o600
     with raw(ledger.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     assert Ledger(ledger.path).path == ledger.path  # opening again migrates nothing
 
 
@@ -89,6 +89,40 @@ def test_default_path_is_the_user_data_dir(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.delenv("QAAS_DATA_DIR", raising=False)
     assert default_ledger_path() == Path(user_data_dir("qaas", appauthor=False)) / "ledger.sqlite3"
+
+
+def test_a_version_3_ledger_gains_the_qpu_time_columns(tmp_path: Path) -> None:
+    """A ledger written before QPU times were recorded opens with its jobs intact and both times unknown."""
+    path = tmp_path / "old" / "ledger.sqlite3"
+    old = Ledger(path)
+    kept = entry(qpu_seconds=None)
+    old.record_submission(kept)
+    with raw(path) as conn:  # back to the version 3 layout, as an older qaas left it
+        conn.execute("ALTER TABLE jobs DROP COLUMN estimated_qpu_seconds")
+        conn.execute("ALTER TABLE jobs DROP COLUMN qpu_seconds")
+        conn.execute("PRAGMA user_version = 3")
+    reopened = Ledger(path)
+    got = reopened.get(kept.submission_id)
+    assert got.submission_id == kept.submission_id and got.meta == kept.meta
+    assert got.estimated_qpu_seconds is None and got.qpu_seconds is None
+    reopened.update(kept.submission_id, estimated_qpu_seconds=1.5, qpu_seconds=2)
+    assert reopened.get(kept.submission_id).qpu_seconds == 2.0
+
+
+def test_spent_counts_reported_times_and_the_estimates_of_jobs_on_their_way(ledger: Ledger) -> None:
+    rows = [
+        ("completed", 2.0, 2.5),  # reported: 2.5
+        ("completed", 1.0, None),  # completed but the server reported nothing: its estimate
+        ("running", 4.0, None),  # on its way: its estimate is held
+        ("failed", 8.0, None),  # failed before the QPU: nothing
+        ("failed", 8.0, 0.5),  # failed after the QPU ran: what was reported
+        ("cancelled", 16.0, None),
+    ]
+    for state, estimated, reported in rows:
+        ledger.record_submission(entry(state=state, estimated_qpu_seconds=estimated, qpu_seconds=reported))
+    ledger.record_submission(entry(resource="elsewhere", estimated_qpu_seconds=100.0))
+    assert ledger.spent("garnet") == pytest.approx(2.5 + 1.0 + 4.0 + 0.5)
+    assert ledger.spent("elsewhere") == 100.0 and ledger.spent("unknown") == 0.0
 
 
 def test_import_does_not_load_platformdirs() -> None:
@@ -288,6 +322,10 @@ def test_list_filters_and_order(ledger: Ledger) -> None:
         ({"meta": {"x": float("nan")}}, "finite"),
         ({"meta": {"x": object()}}, "not a JSON value"),
         ({"meta": {1: "int key"}}, "not a string"),
+        ({"qpu_seconds": -1.0}, "non-negative number of seconds"),
+        ({"estimated_qpu_seconds": float("inf")}, "non-negative number of seconds"),
+        ({"qpu_seconds": True}, "non-negative number of seconds"),
+        ({"estimated_qpu_seconds": "3"}, "non-negative number of seconds"),
     ],
 )
 def test_entry_validation(overrides: dict[str, Any], message: str) -> None:

@@ -8,6 +8,9 @@ import sys
 import qaas_core
 
 EXPECTED = {
+    "BudgetExceededError",
+    "Estimate",
+    "QPUTimeModel",
     "CALIBRATION_SCHEMA",
     "NATIVE_OPERATIONS",
     "PROFILES",

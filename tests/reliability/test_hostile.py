@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import gzip
 import json
 import socket
@@ -71,8 +72,14 @@ async def _download(request: Request) -> Response:
     body = await request.json()
     if not body["RelativeFilePath"].endswith("result.json.gz"):
         return JSONResponse({"title": "Not Found", "status": 404}, status_code=404)
-    bomb = gzip.compress(b" " * (1 << 30), 9)  # 1 MB that expands to 1 GiB
-    return JSONResponse(base64.b64encode(bomb).decode())
+    return JSONResponse(_bomb())
+
+
+@functools.cache
+def _bomb() -> str:
+    """About 1 MB of gzip that expands to 1 GiB: 16 members of 64 MiB of spaces (made once: compressing a whole GiB
+    on every download takes long enough on a busy machine to time the client out before the bomb arrives)."""
+    return base64.b64encode(gzip.compress(b" " * (64 << 20), 9) * 16).decode()
 
 
 @pytest.fixture(scope="module")

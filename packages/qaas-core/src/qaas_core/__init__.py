@@ -28,6 +28,7 @@ from qaas_core._circuit import (
 from qaas_core._device import CZRoute, DeviceView
 from qaas_core._errors import (
     AuthenticationError,
+    BudgetExceededError,
     CalibrationError,
     CircuitError,
     ConfigurationError,
@@ -68,6 +69,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from qaas_core._client import PresubmitReport, QaasClient, StaleCalibrationWarning
     from qaas_core._config import Settings, load_settings
+    from qaas_core._estimate import Estimate, QPUTimeModel
     from qaas_core._job import AsyncJob, Job, ProgressEvent
     from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
     from qaas_core._session import Session
@@ -76,6 +78,8 @@ if TYPE_CHECKING:
 # the client side (network, ledger) and the templates (numpy) load on first use, so that `import qaas_core` stays fast
 _LAZY = {
     "AsyncJob": "_job",
+    "Estimate": "_estimate",
+    "QPUTimeModel": "_estimate",
     "Job": "_job",
     "JobNotFoundError": "_ledger",
     "Ledger": "_ledger",
@@ -116,6 +120,7 @@ __all__ = [
     "RUN_SCHEMA",
     "AsyncJob",
     "AuthenticationError",
+    "BudgetExceededError",
     "CZRoute",
     "Calibration",
     "CalibrationError",
@@ -125,6 +130,7 @@ __all__ = [
     "ConfigurationError",
     "DeadlineError",
     "DeviceView",
+    "Estimate",
     "Frames",
     "GateInfo",
     "IQMJob",
@@ -140,6 +146,7 @@ __all__ = [
     "PayloadError",
     "PresubmitReport",
     "ProgressEvent",
+    "QPUTimeModel",
     "QaasClient",
     "QaasError",
     "QasmError",

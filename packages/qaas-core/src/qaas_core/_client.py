@@ -32,6 +32,7 @@ from qaas_core._errors import (
     SubmissionUnconfirmedError,
     ValidationError,
 )
+from qaas_core._estimate import CORRECTION_HISTORY, Estimate, QPUTimeModel, build_estimate, check_spend, correction
 from qaas_core._flow import run
 from qaas_core._gzip import compress
 from qaas_core._heappe import AsyncHEAppEClient, HEAppEClient
@@ -93,6 +94,8 @@ class PresubmitReport:
         worst_duration_over_t2: the largest ratio of a circuit's duration to the lowest T2 of its qubits.
         request_bytes: size of the compressed request.
         warnings: human-readable findings (also logged).
+        qpu_seconds: estimated QPU time of the job (:mod:`qaas_core._estimate`); None when the batch was not
+            checked against a calibration.
     """
 
     circuits: int
@@ -102,6 +105,7 @@ class PresubmitReport:
     worst_duration_over_t2: float
     request_bytes: int
     warnings: tuple[str, ...]
+    qpu_seconds: float | None = None
 
 
 class QaasClient:
@@ -149,6 +153,7 @@ class QaasClient:
         self._async_iqm: AsyncIQMServerClient | None = None
         self._qc: str | None = None
         self._session: Session | None = None
+        self.qpu_model = QPUTimeModel()  # how QPU time is estimated (qaas_core._estimate)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -470,8 +475,69 @@ class QaasClient:
         data = compress(encode_run_request(request))
         for note in notes:
             logger.warning("pre-submit check: %s", note)
-        report = PresubmitReport(len(batch), shots, request.calibration_set_id, longest, worst, len(data), tuple(notes))
+        qpu = None
+        if validate and cal is not None:
+            heralding = opts.heralding_mode == "zeros"
+            qpu = self.qpu_model.job_seconds(mapped, shots, cal, heralding=heralding) * self._correction()
+        report = PresubmitReport(len(batch), shots, request.calibration_set_id, longest, worst, len(data),
+                                 tuple(notes), qpu)  # fmt: skip
         return request, data, report
+
+    def _account(self) -> tuple[str, float | None]:
+        """The name QPU time is spent under (resource, or quantum computer on the direct transport) and its
+        allocation in QPU seconds, if LEXIS gives one."""
+        if self._direct:
+            return self.quantum_computer(), None
+        resource, _ = self.target()
+        return resource.name, resource.allocation
+
+    def _correction(self) -> float:
+        name = self.settings.resource if not self._direct else self.settings.quantum_computer
+        if not name:
+            return 1.0
+        return correction(self.ledger.list(resource=name, state="completed", limit=CORRECTION_HISTORY))
+
+    def _check_spend(self, report: PresubmitReport) -> None:
+        """Refuse a batch the allocation or the budget cannot pay for (before anything is sent)."""
+        budget = self.settings.budget_qpu_seconds
+        if report.qpu_seconds is None:
+            if budget is not None:
+                raise ValidationError("a QPU-time budget is set, so the batch must be checked against the "
+                                      "calibration (validate=True) to estimate what it costs")  # fmt: skip
+            return
+        name, allocation = self._account()
+        if allocation is None and budget is None:
+            return
+        check_spend(name, report.qpu_seconds, report.circuits, report.shots, allocation=allocation, budget=budget,
+                    spent=self.ledger.spent(name))  # fmt: skip
+
+    def estimate(
+        self,
+        circuits: Sequence[Circuit] | Circuit,
+        shots: int,
+        *,
+        options: RunOptions | Mapping[str, Any] | None = None,
+        calibration_set_id: str | None = None,
+        qubit_mapping: Mapping[str, str] | None = None,
+        calibration: Calibration | None = None,
+    ) -> Estimate:
+        """What submitting the batch would cost, without sending it: QPU seconds, expected success probability of
+        each circuit, bytes uploaded, and the allocation and budget left (see :mod:`qaas_core._estimate`).
+
+        Raises:
+            ValidationError, CircuitError: the batch would be refused by :meth:`submit`.
+        """
+        cal = calibration or self.calibration(calibration_set_id=calibration_set_id)
+        request, data, _ = self.prepare(circuits, shots, options=options, calibration_set_id=calibration_set_id,
+                                        qubit_mapping=qubit_mapping, calibration=cal)  # fmt: skip
+        batch = request.circuits if qubit_mapping is None else tuple(_map(c, qubit_mapping) for c in request.circuits)
+        name, allocation = self._account()
+        return build_estimate(
+            resource=name, circuits=batch, shots=shots, calibration=cal,
+            heralding=request.options.heralding_mode == "zeros", request_bytes=len(data), model=self.qpu_model,
+            history=self.ledger.list(resource=name, state="completed", limit=CORRECTION_HISTORY),
+            allocation=allocation, budget=self.settings.budget_qpu_seconds, spent=self.ledger.spent(name),
+        )  # fmt: skip
 
     def submit(
         self,
@@ -508,20 +574,21 @@ class QaasClient:
         request, data, report = self.prepare(circuits, shots, options=options, calibration_set_id=calibration_set_id,
                                              qubit_mapping=qubit_mapping, memory=memory, validate=validate,
                                              calibration=calibration)  # fmt: skip
+        self._check_spend(report)
         if self._direct:
             return self._submit_direct(request, data, report, meta)
         if self._session is not None:
             return self._session.submit(request, data, report, meta)
         resource, target = self.target()
         lease = self.ledger.lease(request.submission_id)
-        self._record_new(request, data, resource.name, target.heappe_url, meta, lease)
+        self._record_new(request, data, resource.name, target.heappe_url, meta, lease, estimated=report.qpu_seconds)
         heappe = self.heappe
         try:  # the lease tells recover() in other processes that this submission is in good hands
             info, task_id = run(send_flow(heappe.protocol, self.ledger, target, request.submission_id, data, walltime),
                                 heappe)  # fmt: skip
         finally:
             lease.release()
-        tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max)
+        tracker = _Tracker(request.submission_id, info.id, task_id, self.settings.poll_max, report.qpu_seconds)
         tracker.emit(JobPhase.CREATED, heappe_job_id=info.id)
         tracker.emit(JobPhase.UPLOADED, bytes=len(data))
         return Job(tracker, heappe, self.ledger, resource.name, report, self.settings.progress)
@@ -553,20 +620,22 @@ class QaasClient:
         qc = self.quantum_computer()
         iqm = self.iqm
         lease = self.ledger.lease(request.submission_id)
-        self._record_new(request, data, qc, iqm.base_url, meta, lease, transport="iqm")
+        self._record_new(request, data, qc, iqm.base_url, meta, lease, transport="iqm", estimated=report.qpu_seconds)
         try:
             answer = run(iqm_submit_flow(iqm.protocol, self.ledger, qc, request,
                                          use_timeslot=self.settings.use_timeslot), iqm)  # fmt: skip
         finally:
             lease.release()
-        tracker = _Tracker(request.submission_id, None, None, self.settings.poll_max)
+        tracker = _Tracker(request.submission_id, None, None, self.settings.poll_max, report.qpu_seconds)
         tracker.iqm_job_id = answer.id
         tracker.emit(JobPhase.SUBMITTED, iqm_job_id=answer.id, bytes=len(data))
         tracker.apply_iqm(answer)
         return Job(tracker, iqm, self.ledger, qc, report, self.settings.progress)
 
-    def _record_new(self, request: RunRequest, data: bytes, resource: str, url: str, meta: Mapping[str, Any] | None,
-                    lease: Lease, *, transport: str = "heappe") -> LedgerEntry:  # fmt: skip
+    def _record_new(
+        self, request: RunRequest, data: bytes, resource: str, url: str, meta: Mapping[str, Any] | None, lease: Lease,
+        *, transport: str = "heappe", estimated: float | None = None,
+    ) -> LedgerEntry:  # fmt: skip
         from qaas_core._ledger import LedgerEntry, utcnow
 
         now = utcnow()
@@ -576,7 +645,7 @@ class QaasClient:
             heappe_url=url, state="preparing", request_digest=hashlib.sha256(data).hexdigest(),
             request_path=None, result_path=None, shots=request.shots, circuits=len(request.circuits),
             calibration_set_id=request.calibration_set_id, created=now, updated=now, error=None,
-            meta=dict(meta or {}), transport=transport,
+            meta=dict(meta or {}), transport=transport, estimated_qpu_seconds=estimated,
         )  # fmt: skip
         self.ledger.record_submission(entry, lease=lease)
         self.ledger.store_request(request.submission_id, data)
@@ -639,7 +708,7 @@ class QaasClient:
         assert entry.heappe_job_id is not None
         heappe = self._make_heappe(entry.heappe_url)
         tracker = _Tracker(entry.submission_id, entry.heappe_job_id, entry.heappe_task_id or entry.heappe_job_id,
-                           self.settings.poll_max)  # fmt: skip
+                           self.settings.poll_max, entry.estimated_qpu_seconds)  # fmt: skip
         tracker.iqm_job_id = entry.iqm_job_id
         tracker.state = JobPhase.UPLOADED
         remote = None
@@ -661,7 +730,7 @@ class QaasClient:
         if entry.iqm_job_id is None:
             raise JobFailedError(f"submission {entry.submission_id} has no IQM job: {entry.error or 'never sent'}",
                                  state=entry.state)  # fmt: skip
-        tracker = _Tracker(entry.submission_id, None, None, self.settings.poll_max)
+        tracker = _Tracker(entry.submission_id, None, None, self.settings.poll_max, entry.estimated_qpu_seconds)
         tracker.iqm_job_id = entry.iqm_job_id
         tracker.state = JobPhase.SUBMITTED
         return Job(tracker, self.iqm, self.ledger, entry.resource, progress=self.settings.progress)

@@ -62,9 +62,10 @@ _ENV: Final[dict[str, tuple[str, ...]]] = {
     "iqm_token": ("QAAS_IQM_TOKEN", "IQM_TOKEN"),
     "iqm_tokens_file": ("QAAS_IQM_TOKENS_FILE", "IQM_TOKENS_FILE"),
     "use_timeslot": ("QAAS_USE_TIMESLOT",),
+    "budget_qpu_seconds": ("QAAS_BUDGET_QPU_SECONDS",),
 }
 _SECRETS: Final = frozenset({"token", "refresh_token", "password", "iqm_token"})
-_FLOATS: Final = frozenset({"timeout", "poll_max", "calibration_ttl"})
+_FLOATS: Final = frozenset({"timeout", "poll_max", "calibration_ttl", "budget_qpu_seconds"})
 
 
 def data_dir() -> Path:
@@ -119,6 +120,8 @@ class Settings:
         iqm_token: an IQM token (``IQM_TOKEN``).
         iqm_tokens_file: an IQM tokens file (``IQM_TOKENS_FILE``), instead of a token.
         use_timeslot: submit into the user's reserved timeslot (``iqm`` transport).
+        budget_qpu_seconds: refuse a batch (before upload) that would take this profile's ledger past this many
+            QPU seconds on its resource (``BudgetExceededError``); the LEXIS allocation is always checked.
         data_dir: tokens, ledger and caches.
         config_file: the TOML file that was read (if any).
     """
@@ -151,6 +154,7 @@ class Settings:
     iqm_token: Secret | None = None
     iqm_tokens_file: Path | None = None
     use_timeslot: bool = False
+    budget_qpu_seconds: float | None = None
     data_dir: Path = field(default_factory=data_dir)
     config_file: Path | None = None
 

@@ -12,6 +12,7 @@ Every error qaas raises on purpose derives from :class:`QaasError`::
     ├── JobFailedError                a job reached a terminal state other than success (both ids, state)
     │   └── SubmissionUnconfirmedError  a submit got no clear answer: the job may exist (never resent blindly)
     ├── JobTimeoutError               a wait ran out of time; the job goes on (retryable)
+    ├── BudgetExceededError           a batch would spend more QPU time than the allocation or budget has left
     └── ValidationError               bad input, found on the client before anything is sent
         ├── CircuitError              a circuit breaks a rule (circuit name and instruction index)
         ├── CalibrationError          a calibration document is malformed or inconsistent
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "BudgetExceededError",
     "CalibrationError",
     "CircuitError",
     "ConfigurationError",
@@ -52,6 +54,23 @@ class QaasError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class BudgetExceededError(QaasError):
+    """A batch would spend more QPU time than the resource's allocation or the configured budget has left; nothing
+    was sent.
+
+    Attributes:
+        needed: QPU seconds the batch is estimated to take.
+        left: QPU seconds left under the limit that refused it.
+        limit: ``allocation`` or ``budget``.
+    """
+
+    def __init__(self, message: str, *, needed: float, left: float, limit: str) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.left = left
+        self.limit = limit
 
 
 class ConfigurationError(QaasError):

@@ -67,7 +67,10 @@ class ProgressEvent:
     Attributes:
         kind: the :class:`~qaas_core.JobPhase` reached (compares equal to its string value).
         timestamp: when qaas saw it (seconds since the epoch).
-        detail: extra facts (``queue_position``, ``iqm_job_id``, ``heappe_state`` …).
+        detail: extra facts (``queue_position``, ``iqm_job_id``, ``heappe_state`` …); every event has ``elapsed``
+            (seconds since the job was submitted or retrieved) and, when the QPU time was estimated, ``remaining``
+            (estimated QPU seconds still to go: the whole estimate before the QPU starts, since the job's time in
+            HPC and QPU queues cannot be known).
     """
 
     kind: JobPhase
@@ -79,8 +82,9 @@ class _Tracker:
     """Job state shared by :class:`Job` and :class:`AsyncJob` (no I/O)."""
 
     def __init__(
-        self, submission_id: str, heappe_job_id: int | None, heappe_task_id: int | None, poll_max: float
-    ) -> None:
+        self, submission_id: str, heappe_job_id: int | None, heappe_task_id: int | None, poll_max: float,
+        estimate: float | None = None,
+    ) -> None:  # fmt: skip
         self.submission_id = submission_id
         self.heappe_job_id = heappe_job_id
         self.heappe_task_id = heappe_task_id
@@ -101,6 +105,19 @@ class _Tracker:
         self.delay = POLL_FIRST
         self.polls = 0
         self.poll_requests = 0  # HTTP requests spent on polling (state + progress)
+        self.started = time.time()
+        self.estimate = estimate  # estimated QPU seconds (qaas_core._estimate)
+        self.processing_since: float | None = None
+
+    def remaining(self, now: float | None = None) -> float | None:
+        """Estimated QPU seconds still to go (None when not estimated)."""
+        if self.estimate is None:
+            return None
+        if isinstance(self.state, JobPhase) and self.state.terminal:
+            return 0.0
+        if self.processing_since is None:
+            return self.estimate
+        return max(0.0, self.estimate - ((now or time.time()) - self.processing_since))
 
     def emit(self, kind: JobPhase | str, **detail: Any) -> None:
         phase = JobPhase(kind)
@@ -108,9 +125,16 @@ class _Tracker:
             return
         if not phase.terminal and isinstance(self.state, JobPhase) and phase.rank < self.state.rank:
             return  # never move backwards
-        event = ProgressEvent(phase, time.time(), detail)
-        self.events.append(event)
+        now = time.time()
+        if phase == JobPhase.QPU_PROCESSING and self.processing_since is None:
+            self.processing_since = now
         self.state = phase
+        detail["elapsed"] = now - self.started
+        remaining = self.remaining(now)
+        if remaining is not None:
+            detail["remaining"] = remaining
+        event = ProgressEvent(phase, now, detail)
+        self.events.append(event)
         for listener in list(self.listeners):
             try:
                 listener(event)
@@ -510,11 +534,13 @@ class _JobBase:
         self._t.iqm_job_id = document.iqm_job_id or self._t.iqm_job_id
         if self._ledger is not None:
             self._ledger.store_result(self.submission_id, data)
+        result = Result(document, heappe_job_id=self.heappe_job_id)
+        reported = {} if result.qpu_seconds is None else {"qpu_seconds": result.qpu_seconds}
         self._record(state=JobPhase.COMPLETED, iqm_job_id=self._t.iqm_job_id,
-                     calibration_set_id=document.calibration_set_id)  # fmt: skip
+                     calibration_set_id=document.calibration_set_id, **reported)  # fmt: skip
         self._t.emit(JobPhase.COMPLETED, iqm_job_id=self._t.iqm_job_id)
-        self._result = Result(document, heappe_job_id=self.heappe_job_id)
-        return self._result
+        self._result = result
+        return result
 
     def _fail(self, document: ResultDocument | None, stderr: str | None) -> JobFailedError:
         error = self._t.failure(document, stderr)
@@ -725,10 +751,21 @@ class _ProgressBar:
 
     def __init__(self, job: _JobBase) -> None:
         from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
+        from rich.text import Text
+
+        tracker = job._t
+
+        class Remaining(ProgressColumn):
+            """Estimated QPU time still to go, counted down while the QPU runs the job."""
+
+            def render(self, task: Task) -> Text:
+                left = tracker.remaining()
+                return Text("" if left is None else f"~{left:.1f} s QPU left", style="progress.remaining")
 
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                                  TimeElapsedColumn(), transient=False, console=Console(stderr=True))  # fmt: skip
+                                  TimeElapsedColumn(), Remaining(), transient=False,
+                                  console=Console(stderr=True))  # fmt: skip
         self._progress.start()
         self._task = self._progress.add_task(f"job {job.heappe_job_id}: {job.state}", total=None)
         self._job = job

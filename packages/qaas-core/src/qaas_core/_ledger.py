@@ -125,6 +125,11 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # which transport carries a job: heappe (LEXIS + HEAppE, the cluster side) or iqm (the IQM server directly)
         "ALTER TABLE jobs ADD COLUMN transport TEXT NOT NULL DEFAULT 'heappe'",
     ),
+    (
+        # what a job was estimated to take on the QPU, and what the server reported it took (seconds)
+        "ALTER TABLE jobs ADD COLUMN estimated_qpu_seconds REAL",
+        "ALTER TABLE jobs ADD COLUMN qpu_seconds REAL",
+    ),
 )
 
 
@@ -251,6 +256,7 @@ _COUNT_FIELDS: Final = ("shots", "circuits")
 _OPTIONAL_ID_FIELDS: Final = ("heappe_job_id", "heappe_task_id")
 _PATH_FIELDS: Final = ("request_path", "result_path")
 _TIME_FIELDS: Final = ("created", "updated")
+_SECONDS_FIELDS: Final = ("estimated_qpu_seconds", "qpu_seconds")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,6 +286,8 @@ class LedgerEntry:
         error: Why the job failed, if it did (never a secret).
         meta: Extra JSON facts (framework, circuit names, ...); keys naming secrets are refused.
         transport: ``heappe`` or ``iqm`` (the IQM job id is then the durable remote id).
+        estimated_qpu_seconds: QPU time the client estimated before sending (see :mod:`qaas_core._estimate`).
+        qpu_seconds: QPU time the server reported (its timeline's execution steps), once known.
     """
 
     submission_id: str
@@ -302,6 +310,8 @@ class LedgerEntry:
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     transport: str = "heappe"
+    estimated_qpu_seconds: float | None = None
+    qpu_seconds: float | None = None
 
     def __post_init__(self) -> None:
         """Check every field.
@@ -332,6 +342,13 @@ class LedgerEntry:
                 continue
             if type(value) is not int or not 0 <= value <= _INT64_MAX:
                 raise ValidationError(f"{name} must be a non-negative integer below 2**63, got {value!r}")
+        for name in _SECONDS_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+                raise ValidationError(f"{name} must be a non-negative number of seconds, got {value!r}")
+            object.__setattr__(self, name, float(value))
         for name in _PATH_FIELDS:
             value = getattr(self, name)
             if value is None:
@@ -855,6 +872,22 @@ class Ledger:
         with self._connect() as conn:
             rows = conn.execute(query, params).fetchall()
         return [self._entry(row) for row in rows]
+
+    def spent(self, resource: str) -> float:
+        """QPU seconds the recorded jobs on ``resource`` have spent or hold: the reported time of each job that has
+        one, the estimate of each job still on its way (failed, cancelled and deleted jobs without a reported time
+        count nothing).
+
+        Raises:
+            ConfigurationError: the ledger cannot be read.
+        """
+        query = (
+            "SELECT coalesce(sum(coalesce(qpu_seconds, CASE WHEN state IN ('failed', 'cancelled', 'deleted') "
+            "THEN 0 ELSE estimated_qpu_seconds END, 0)), 0) AS spent FROM jobs WHERE resource = ?"
+        )
+        with self._connect() as conn:
+            row = conn.execute(query, (resource,)).fetchone()
+        return float(row["spent"])
 
     # -- documents ------------------------------------------------------------------------------------------------
 

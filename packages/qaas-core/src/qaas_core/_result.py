@@ -388,6 +388,13 @@ class Result:
         """The job's history."""
         return self.document.timeline
 
+    @property
+    def qpu_seconds(self) -> float | None:
+        """The QPU time the server reported (its timeline's ``execution_started`` to ``execution_ended``)."""
+        from qaas_core._estimate import qpu_seconds_from_timeline
+
+        return qpu_seconds_from_timeline(self.document.timeline)
+
     def __len__(self) -> int:
         return len(self.document.circuits)
 

@@ -167,7 +167,7 @@ class Session:
             self._next += 1
         lease = ledger.lease(request.submission_id)
         tagged = {**dict(meta or {}), "session": self.id, "batch": number}
-        client._record_new(request, data, resource.name, target.heappe_url, tagged, lease)
+        client._record_new(request, data, resource.name, target.heappe_url, tagged, lease, estimated=report.qpu_seconds)
         try:
             ledger.update(request.submission_id, state=JobPhase.CREATED, heappe_job_id=job_id, heappe_task_id=task_id)
             protocol = heappe.protocol
@@ -175,7 +175,7 @@ class Session:
             ledger.update(request.submission_id, state=JobPhase.SUBMITTED)
         finally:
             lease.release()
-        tracker = _Tracker(request.submission_id, job_id, task_id, client.settings.poll_max)
+        tracker = _Tracker(request.submission_id, job_id, task_id, client.settings.poll_max, report.qpu_seconds)
         tracker.batch = number
         tracker.delay = BATCH_POLL_FIRST  # no queue in front of a batch: its result comes about as fast as the QPU
         tracker.emit(JobPhase.UPLOADED, heappe_job_id=job_id, session=self.id, batch=number, bytes=len(data))

@@ -1,7 +1,8 @@
 """``qaas``: log in, look at backends and calibrations, run OpenQASM 3 files, follow jobs, serve the emulator.
 
 Exit codes: 0 success, 1 other qaas error, 2 usage or invalid input, 3 the job failed or was cancelled,
-4 authentication, 5 configuration, 6 network or service unavailable, 130 interrupted.
+4 authentication, 5 configuration, 6 network or service unavailable, 7 the batch does not fit the allocation or
+budget (nothing was sent; ``qaas estimate`` says so without trying), 130 interrupted.
 
 Everything shown comes from somewhere we do not control (a server, a file, an argument), so nothing is ever read as
 rich markup or emoji codes: the consoles have markup off, styled output is built with :class:`rich.text.Text`, and
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from qaas_core._errors import (
     AuthenticationError,
+    BudgetExceededError,
     ConfigurationError,
     JobFailedError,
     QaasError,
@@ -206,6 +208,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _print_counts(result, args.json)
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from qaas_core._qasm3 import circuit_from_qasm3
+
+    with _client(args) as client:
+        calibration = client.calibration()
+        circuits = [circuit_from_qasm3(Path(f).read_text(encoding="utf-8"), calibration, name=Path(f).stem)
+                    for f in args.files]  # fmt: skip
+        estimate = client.estimate(circuits, args.shots, calibration=calibration)
+    if args.json:
+        doc = {**estimate.__dict__, "left": estimate.left, "fits": estimate.fits}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+    else:
+        table = Table(title="estimate (nothing was sent)", show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for label, value in estimate.rows():
+            table.add_row(*_cells(label, value))
+        _console().print(table)
+    return 0 if estimate.fits else EXIT_CODES[BudgetExceededError]
+
+
 def _print_counts(result: Any, as_json: bool) -> int:
     if as_json:
         doc = {"submission_id": result.submission_id, "heappe_job_id": result.heappe_job_id,
@@ -244,11 +269,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
     if args.action == "list":
         table = Table(title="qaas jobs (newest first)")
-        for col in ("submission", "HEAppE", "IQM job", "resource", "state", "circuits", "shots", "created"):
+        for col in ("submission", "HEAppE", "IQM job", "resource", "state", "circuits", "shots", "QPU s", "created"):
             table.add_column(col)
         for e in ledger.list(state=args.state, limit=args.limit):
             table.add_row(*_cells(e.submission_id[:8], e.heappe_job_id or "-", (e.iqm_job_id or "-")[:8],
-                                  e.resource, e.state, e.circuits, e.shots, str(e.created)[:19]))  # fmt: skip
+                                  e.resource, e.state, e.circuits, e.shots, _qpu(e), str(e.created)[:19]))  # fmt: skip
         _console().print(table)
         return 0
     if not args.id:
@@ -275,6 +300,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         job.cancel()
         _console().print(_text(f"cancelled {job.submission_id} ({job.heappe_job_id or job.iqm_job_id})"))
         return 0
+
+
+def _qpu(entry: Any) -> str:
+    """Reported QPU seconds, or ``~estimate`` while none is reported."""
+    if entry.qpu_seconds is not None:
+        return f"{entry.qpu_seconds:.2f}"
+    return "-" if entry.estimated_qpu_seconds is None else f"~{entry.estimated_qpu_seconds:.2f}"
 
 
 def _show_entry(entry: Any, state: object) -> None:
@@ -332,6 +364,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true")
     run.set_defaults(fn=cmd_run)
 
+    est = sub.add_parser("estimate", help="what OpenQASM 3 files would cost to run (QPU time, success, allocation)")
+    est.add_argument("files", nargs="+", metavar="FILE", help="OpenQASM 3 programs, one job")
+    est.add_argument("--shots", type=int, default=1000)
+    est.add_argument("--project")
+    est.add_argument("--resource")
+    est.add_argument("--json", action="store_true")
+    est.set_defaults(fn=cmd_estimate)
+
     jobs = sub.add_parser("jobs", help="jobs in the local ledger")
     jobs.add_argument("action", choices=["list", "show", "wait", "result", "cancel"])
     jobs.add_argument("id", nargs="?", help="submission id, HEAppE job id or IQM job id")
@@ -359,6 +399,7 @@ EXIT_CODES: dict[type[QaasError], int] = {
     RemoteAPIError: 6,
     ResponseError: 6,
     ValidationError: 2,
+    BudgetExceededError: 7,
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qaas_core._errors import ConfigurationError
+from qaas_core._estimate import QPUTimeModel
 
 __all__ = ["EmulatorConfig"]
 
@@ -31,6 +32,11 @@ class EmulatorConfig:
         seed: base seed; job ``n`` uses ``seed + n`` so runs are reproducible.
         iqm_queue_seconds: time an IQM job waits before processing starts.
         iqm_min_processing_seconds: minimum time an IQM job spends processing.
+        qpu_time_model: how long a job keeps the emulated QPU busy (the client's estimate uses the same model); the
+            job's timeline reports it from ``execution_started`` to ``execution_ended``.
+        qpu_time_jitter: the reported QPU time varies by up to this fraction from the model (seeded by ``seed``).
+        qpu_time_scale: real seconds the emulator waits per modelled QPU second (0: report it without waiting;
+            1: as long as the QPU would take).
         scheduler_tick_seconds: HEAppE background state refresh (HEAppE itself uses 30 s).
         scheduling_delay_seconds: how long each HEAppE job waits in the emulated Slurm queue before it may start
             (0 in tests; 10–30 s is what a shared partition costs), plus a uniform random extra of up to
@@ -69,6 +75,9 @@ class EmulatorConfig:
     seed: int | None = None
     iqm_queue_seconds: float = 0.0
     iqm_min_processing_seconds: float = 0.0
+    qpu_time_model: QPUTimeModel = field(default_factory=QPUTimeModel)
+    qpu_time_jitter: float = 0.05
+    qpu_time_scale: float = 0.0
     scheduler_tick_seconds: float = 0.2
     scheduling_delay_seconds: float = 0.0
     scheduling_delay_spread_seconds: float = 0.0

@@ -43,7 +43,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -132,8 +132,12 @@ class _Job(msgspec.Struct, kw_only=True):
     timeline: list[dict[str, str]] = msgspec.field(default_factory=list)
     errors: list[dict[str, str]] = msgspec.field(default_factory=list)
 
-    def mark(self, status: str, source: str = SOURCE) -> None:
-        self.timeline.append({"source": source, "status": status, "timestamp": _now()})
+    def mark(self, status: str, source: str = SOURCE, *, at: datetime | None = None) -> None:
+        """Add a timeline step at ``at`` (default now), never before the previous step."""
+        moment = at or datetime.now(UTC)
+        if self.timeline:
+            moment = max(moment, datetime.fromisoformat(self.timeline[-1]["timestamp"]))
+        self.timeline.append({"source": source, "status": status, "timestamp": moment.isoformat()})
 
 
 @dataclass(frozen=True)
@@ -592,6 +596,17 @@ class IQMServer:
         job.mark("failed")
         self._save(job)
 
+    def _qpu_seconds(self, plan: _Plan, seq: int) -> float:
+        """How long the QPU is busy with the job: the shared model (``qaas_core._estimate``) spread by the seeded
+        ``qpu_time_jitter`` of the configuration, as a real instrument varies from job to job."""
+        model = self._config.qpu_time_model
+        heralding = plan.job.options.heralding_mode == "zeros"
+        seconds = model.job_seconds(plan.circuits, plan.job.shots, plan.calibration, heralding=heralding)
+        spread = self._config.qpu_time_jitter
+        seed = None if self._config.seed is None else [self._config.seed, seq, 1]  # apart from the shots' stream
+        jitter = np.random.default_rng(seed).uniform(-spread, spread) if spread > 0 else 0.0
+        return float(seconds * (1.0 + jitter))
+
     async def _process(self, job: _Job) -> None:
         started = time.monotonic()
         job.status = "processing"
@@ -613,10 +628,12 @@ class IQMServer:
         job.mark("compilation_ended")
         job.progress = 0
         job.mark("execution_started", STATION)
+        execution_started = datetime.fromisoformat(job.timeline[-1]["timestamp"])
         self._save(job)
         seed = None if self._config.seed is None else self._config.seed + job.seq
         rng = np.random.default_rng(seed)
         heralding = plan.job.options.heralding_mode
+        qpu_seconds = self._qpu_seconds(plan, job.seq)
         results: list[SimulationResult] = []
         for circuit in plan.circuits:
             try:
@@ -633,7 +650,12 @@ class IQMServer:
                 return
             results.append(result)
             job.progress = len(results)
-        job.mark("execution_ended", STATION)
+        qpu_wait = time.monotonic() + qpu_seconds * self._config.qpu_time_scale
+        while (remaining := qpu_wait - time.monotonic()) > 0:
+            if not self._active(job):
+                return
+            await self._wait_for_change(remaining)
+        job.mark("execution_ended", STATION, at=execution_started + timedelta(seconds=qpu_seconds))
         job.mark("post_processing_started")
         artifacts = await asyncio.to_thread(_artifacts, plan.circuits, results)
         while (remaining := started + self._config.iqm_min_processing_seconds - time.monotonic()) > 0:
