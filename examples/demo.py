@@ -4,7 +4,10 @@
    device flow, as a person would (the emulator approves the code as its demo user);
 2. show the quantum resource, its calibration as a table and a topology picture;
 3. run a Bell pair through Qiskit, Cirq and PennyLane, and a GHZ state from an OpenQASM 3 file;
-4. print the counts side by side, and where the job ledger lives.
+4. print the counts side by side;
+5. estimate a batch before sending it (QPU time, expected success, allocation) and compare with what the QPU
+   reported; run a short loop with and without a session while the emulated Slurm queue holds every job a moment;
+6. show where the job ledger lives.
 
 Pass ``--noiseless`` for an ideal QPU, ``--device deneb6`` for the resonator star.
 """
@@ -25,6 +28,8 @@ from qaas_core.cli import calibration_table
 
 HERE = Path(__file__).resolve().parent
 SHOTS = 2000
+QUEUE = 1.5  # seconds the emulated Slurm queue holds each HEAppE job (a shared partition: 10-30 s)
+LOOP = 3  # iterations of the loop run with and without a session
 
 
 def run_qiskit(client: q.QaasClient) -> tuple[dict[str, int], str]:
@@ -76,6 +81,32 @@ def run_qasm(client: q.QaasClient, calibration: q.Calibration) -> tuple[dict[str
     return job.result(timeout=300).counts(0), job.submission_id
 
 
+def costs_and_sessions(console: Console, client: q.QaasClient, calibration: q.Calibration) -> None:
+    """Estimate before sending, compare with the QPU's report, then a loop with and without a session."""
+    console.rule("What a batch costs, and what a session saves")
+    ghz = q.circuit_from_qasm3((HERE / "ghz.qasm").read_text(), calibration, name="ghz-qasm3")
+    estimate = client.estimate([ghz] * 4, SHOTS, calibration=calibration)
+    table = Table(title="client.estimate(...) / `qaas estimate` (nothing sent)", show_header=False)
+    for label, value in estimate.rows():
+        table.add_row(label, value)
+    console.print(table)
+    result = client.submit([ghz] * 4, SHOTS, calibration=calibration).result(timeout=300)
+    console.print(f"sent: estimated {estimate.qpu_seconds:.2f} s of QPU time, the QPU reported "
+                  f"{result.qpu_seconds or float('nan'):.2f} s (both kept in the ledger)")  # fmt: skip
+    small = q.Circuit("flip", (q.prx("QB1", 3.141592653589793, 0.0), q.measure("QB1", key="m")))
+    started = time.perf_counter()
+    for _ in range(LOOP):
+        client.submit(small, 100, calibration=calibration).result(timeout=300)
+    plain = time.perf_counter() - started
+    started = time.perf_counter()
+    with client.session(idle_timeout=30):
+        for _ in range(LOOP):
+            client.submit(small, 100, calibration=calibration).result(timeout=300)
+    session = time.perf_counter() - started
+    console.print(f"{LOOP} small batches while the Slurm queue holds every job {QUEUE:g} s: {plain:.1f} s as "
+                  f"{LOOP} jobs, {session:.1f} s in one session (client.session() pays the queue once)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="garnet20", choices=q.PROFILES)
@@ -89,7 +120,7 @@ def main() -> None:
         console.print(f"LEXIS device login: open [bold]{flow.verification_uri_complete}[/bold] and confirm code "
                       f"[bold]{flow.user_code}[/bold] (the emulator approves it as 'alice')")  # fmt: skip
 
-    with q.QaasClient.emulator(args.device, noise=not args.noiseless, seed=2026,
+    with q.QaasClient.emulator(args.device, noise=not args.noiseless, seed=2026, scheduling_delay_seconds=QUEUE,
                                on_device_login=show_login) as client:  # fmt: skip
         claims = client.tokens.claims()
         console.print(f"logged in as [bold]{claims['preferred_username']}[/bold]; emulator at {client.emulator_url}")
@@ -133,6 +164,8 @@ def main() -> None:
             ideal = sum(v for k, v in counts.items() if len(set(k.replace(" ", ""))) == 1) / total
             table.add_row(name, shown, f"{ideal:.3f}", f"{time.perf_counter() - started:.1f}")
         console.print(table)
+
+        costs_and_sessions(console, client, calibration)
 
         console.rule("Where things are")
         jobs = client.jobs(limit=None)

@@ -224,7 +224,7 @@ class Estimate:
              + (f" (model {self.model_qpu_seconds:.2f} s x {self.correction:.2f} learnt from past jobs)"
                 if self.correction != 1.0 else "")),
             ("longest circuit", f"{self.longest_duration * 1e6:.2f} µs"),
-            ("expected success", f"{min(esp):.3f} .. {max(esp):.3f}" if len(esp) > 1 else f"{esp[0]:.3f}"),
+            ("expected success", f"{min(esp):.3f} .. {max(esp):.3f}" if min(esp) != max(esp) else f"{esp[0]:.3f}"),
             ("upload", f"{self.request_bytes} bytes"),
             ("allocation", seconds(self.allocation)),
         ]  # fmt: skip
