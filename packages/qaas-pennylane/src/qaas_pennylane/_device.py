@@ -237,14 +237,8 @@ class QaasDevice(Device):  # type: ignore[misc]
         batch: tuple[Any, ...] = (circuits,) if single else tuple(circuits)
         if not batch:
             return ()
-        for tape in batch:
-            if not tape.shots:
-                raise QaasDeviceError("qaas.iqm needs shots for every tape (use qml.set_shots on the QNode)")
-        calibration = self.calibration
-        converter = self._converter(calibration)
-        conversions = [converter.convert(tape, f"pennylane-{i}") for i, tape in enumerate(batch)]
+        calibration, conversions, shots = self._convert(batch)
         self._ensure_session()
-        shots = max(tape.shots.total_shots for tape in batch)
         meta = {"framework": "pennylane", "pennylane": str(qml.__version__), "tapes": len(batch)}
         job = self.client.submit(
             [c.circuit for c in conversions], shots, options=self._options, calibration=calibration, meta=meta
@@ -261,6 +255,38 @@ class QaasDevice(Device):  # type: ignore[misc]
                 self.tracker.update(executions=1, shots=tape.shots.total_shots, results=res)
                 self.tracker.record()
         return results[0] if single else results
+
+    def _convert(self, batch: Sequence[QuantumScript]) -> tuple[q.Calibration, list[Conversion], int]:
+        for tape in batch:
+            if not tape.shots:
+                raise QaasDeviceError("qaas.iqm needs shots for every tape (use qml.set_shots on the QNode)")
+        calibration = self.calibration
+        converter = self._converter(calibration)
+        conversions = [converter.convert(tape, f"pennylane-{i}") for i, tape in enumerate(batch)]
+        return calibration, conversions, max(tape.shots.total_shots for tape in batch)
+
+    def estimate(self, qnode: Any, *args: Any, **kwargs: Any) -> q.Estimate:
+        """What one execution of ``qnode(*args, **kwargs)`` would cost, without running it: QPU seconds, expected
+        success probability per tape, bytes uploaded, allocation and budget left (``qaas_core.Estimate``). The tapes
+        are the ones the device would receive (``qml.workflow.construct_batch(qnode, level="device")``); pass
+        ``qml.gradients.param_shift(qnode)`` to estimate a gradient's shifted tapes. ``qnode`` may also be a
+        preprocessed tape or a batch of them.
+
+        Raises:
+            QaasDeviceError: a tape without shots. LayoutError: a tape does not fit the QPU.
+            qaas_core.CircuitError: a converted circuit breaks a calibration rule.
+        """
+        if isinstance(qnode, QuantumScript):
+            batch: Sequence[QuantumScript] = (qnode,)
+        elif isinstance(qnode, Sequence):
+            batch = tuple(qnode)
+        else:
+            batch, _ = qml.workflow.construct_batch(qnode, level="device")(*args, **kwargs)
+        if not batch:
+            raise QaasDeviceError("nothing to estimate: the QNode produced no tapes")
+        calibration, conversions, shots = self._convert(batch)
+        return self.client.estimate([c.circuit for c in conversions], shots, options=self._options,
+                                    calibration=calibration)  # fmt: skip
 
     def compile(self, circuit: QuantumScript) -> Conversion:
         """The native circuit one preprocessed tape becomes (layout, routing, frames), without running it.
