@@ -175,6 +175,24 @@ def test_cli_run_backends_whoami(client: q.QaasClient, tmp_path: Path) -> None:
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
+def test_cli_runs_an_unrouted_program_and_reports_its_layout(client: q.QaasClient, tmp_path: Path) -> None:
+    """q[0] talks to three qubits and q[1] to q[4]: no declaration-order placement fits garnet20's lattice."""
+    env = {**os.environ, "QAAS_DATA_DIR": str(client.settings.data_dir), "QAAS_PROFILE": "emulator",
+           "COLUMNS": "200"}  # fmt: skip
+    body = "h q[0];\n" + "".join(f"cx q[0], q[{i}];\n" for i in (1, 2, 3)) + "cx q[1], q[4];\ncx q[3], q[4];\n"
+    program = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[5] q;\nbit[5] c;\n' + body + "c = measure q;\n"
+    (tmp_path / "hub.qasm").write_text(program)
+    cli = [sys.executable, "-m", "qaas_core.cli", "run", str(tmp_path / "hub.qasm"), "--shots", "400"]
+    run = subprocess.run([*cli, "--json"], env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    counts = doc["counts"][0]
+    assert set(counts) == {"00000", "11110"} and sum(counts.values()) == 400  # q[4] flipped twice
+    assert set(doc["layout"]["initial"]) == {f"q[{i}]" for i in range(5)} and "placed q[" in run.stderr
+    refused = subprocess.run([*cli, "--no-route"], env=env, capture_output=True, text=True, timeout=180)
+    assert refused.returncode == 2 and "not calibrated on locus" in refused.stderr and "line 7" in refused.stderr
+
+
 def test_token_cache_is_private(client: q.QaasClient) -> None:
     path = client.settings.data_dir / "tokens.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -311,8 +311,18 @@ def test_trivial_layout_and_validation_on_garnet() -> None:
     assert c.name == "lay"
     assert c.instructions[0] == q.cz("QB1", "QB2")
     assert c.instructions[1].locus == ("QB3",)
-    with pytest.raises(q.CircuitError, match="not calibrated on locus"):
-        q.circuit_from_qasm3(HEADER + "qubit[3] q; cz q[0], q[2];", GARNET)
+    with pytest.raises(q.CircuitError, match="not calibrated on locus") as info:  # route=False: as declared
+        q.circuit_from_qasm3(HEADER + "qubit[3] q;\nh q[1];\ncx q[0], q[2];", GARNET, route=False)
+    line = HEADER.count("\n") + 3
+    assert info.value.line == line and "`cx q[0], q[2];`" in str(info.value) and f"line {line}," in str(info.value)
+    with pytest.raises(q.CircuitError, match=r"physical qubits \(\$n\) are used as written") as info:
+        q.circuit_from_qasm3(HEADER + "h $1;\ncz $0, $2;", GARNET)
+    assert info.value.line == HEADER.count("\n") + 2
+    # by default a program whose qubits do not fit in declaration order is placed and routed
+    routed = q.circuit_from_qasm3(HEADER + "qubit[3] q; cz q[0], q[2];", GARNET)
+    layout = routed.metadata["layout"]
+    assert set(layout["initial"]) == {"q[0]", "q[2]"} and layout["swaps"] == 0
+    assert routed.instructions == (q.cz(layout["initial"]["q[0]"], layout["initial"]["q[2]"]),)
 
 
 def test_physical_qubits_include_resonators() -> None:

@@ -153,14 +153,23 @@ class CircuitError(ValidationError):
     Attributes:
         circuit: Name of the offending circuit (or its index when it has no usable name).
         index: Index of the offending instruction, or ``None`` for circuit-level problems.
+        line: Line of the program text the instruction came from (OpenQASM 3 input), if known.
+        column: Its column, if known.
     """
 
-    def __init__(self, reason: str, *, circuit: str, index: int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, circuit: str, index: int | None = None, line: int | None = None,
+        column: int | None = None,
+    ) -> None:  # fmt: skip
         where = f"circuit {circuit!r}" if index is None else f"circuit {circuit!r}, instruction {index}"
+        if line is not None:
+            where += f" (line {line}, column {column or 1})"
         super().__init__(f"{where}: {reason}")
         self.reason = reason
         self.circuit = circuit
         self.index = index
+        self.line = line
+        self.column = column
 
 
 class CalibrationError(ValidationError):

@@ -61,7 +61,7 @@ from qaas_core._circuit import (
     validate_circuits,
 )
 from qaas_core._device import DeviceView
-from qaas_core._errors import CalibrationError, ConfigurationError, QaasError, QasmError
+from qaas_core._errors import CalibrationError, CircuitError, ConfigurationError, QaasError, QasmError
 from qaas_core._frames import TAU, Frames
 
 if TYPE_CHECKING:
@@ -515,9 +515,11 @@ def _invert(ops: list[_Op]) -> list[_Op] | None:
 class _Translator:
     """Walks the statements of one program and collects native instructions."""
 
-    def __init__(self, calibration: Calibration | None, decompose: bool) -> None:
+    def __init__(self, calibration: Calibration | None, decompose: bool, *, virtual: bool = False) -> None:
         self.cal = calibration
         self.decompose = decompose
+        self.virtual = virtual  # declared qubits keep their program names (``q[0]``) for the router to place
+        self.origins: list[tuple[int, int, str]] = []  # per instruction of ``out``: line, column, statement text
         self.where: Any = None  # the statement being translated, for error locations
         self.source = ""  # the program text
         self.start = 0  # offset in ``source`` of the piece ``where`` was parsed from (its spans are relative)
@@ -625,6 +627,9 @@ class _Translator:
     def physical_qubit(self, name: str) -> str:
         if self.qregs:
             raise self.fail(f"physical qubit {name} cannot be mixed with declared qubit registers")
+        if self.virtual:
+            raise self.fail(f"physical qubit {name}: a program on physical qubits is not routed (route=True needs "
+                            "declared qubit registers)")  # fmt: skip
         digits = name[1:]
         n = int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 10 else -1
         components = self.cal.components if self.cal is not None else None
@@ -785,8 +790,8 @@ class _Translator:
     def emit_cz(self, a: str, b: str) -> None:
         """CZ, or on a star device the device view's MOVE sandwich between two qubits without a direct CZ."""
         cal = self.cal
-        if not (self.decompose and cal is not None and cal.computational_resonators):
-            self.out.append(cz(a, b))
+        if self.virtual or not (self.decompose and cal is not None and cal.computational_resonators):
+            self.out.append(cz(a, b))  # the router plays it on the device (virtual qubits)
             return
         if self._view is None:
             self._view = DeviceView(cal)
@@ -805,9 +810,16 @@ class _Translator:
     def run_program(self, parsed: _Parsed) -> None:
         """Translate the top-level statements, each located by the start of the piece it was parsed from."""
         self.source, self.repeated = parsed.source, parsed.repeated
+        lines = parsed.source.splitlines()
         for stmt, start in parsed.statements:
             self.start = start
+            before = len(self.out)
             self.run((stmt,))
+            span = getattr(stmt, "span", None)
+            if span is not None and len(self.out) > before:
+                line, column = _locate(self.source, start, span.start_line, span.start_column)
+                text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+                self.origins.extend([(line, column, text[:80])] * (len(self.out) - before))
 
     def run(self, statements: Sequence[Any]) -> None:
         """Translate statements in order, dispatching on the AST class name to ``on_<ClassName>``."""
@@ -843,7 +855,10 @@ class _Translator:
             where = f"{self.cal.device or 'the device'} has {available}" if self.cal else f"at most {available} allowed"
             raise self.fail(f"qubit register {name}[{size}] needs {self.n_declared + size} qubits; {where}")
         first = self.n_declared
-        self.qregs[name] = [self.cal.qubits[first + i] if self.cal else f"QB{first + i + 1}" for i in range(size)]
+        if self.virtual:
+            self.qregs[name] = [f"{name}[{i}]" for i in range(size)]
+        else:
+            self.qregs[name] = [self.cal.qubits[first + i] if self.cal else f"QB{first + i + 1}" for i in range(size)]
         self.n_declared += size
 
     def on_ClassicalDeclaration(self, node: ast.ClassicalDeclaration | ast.ConstantDeclaration) -> None:
@@ -1012,6 +1027,7 @@ def circuit_from_qasm3(
     max_bytes: int = _MAX_BYTES,
     max_statements: int = _MAX_STATEMENTS,
     max_nesting: int = _MAX_NESTING,
+    route: bool | None = None,
 ) -> Circuit:
     """Translate an OpenQASM 3 program into a native IQM circuit.
 
@@ -1028,6 +1044,13 @@ def circuit_from_qasm3(
         max_statements: Most statements accepted, counted as ``;`` outside comments and strings (default 500,000).
         max_nesting: Deepest nesting of brackets ``()``, ``[]`` and ``{}`` accepted (default 64).
             The three limits are checked on the text before it is parsed, in time linear in its length.
+        route: How declared qubits (``qubit[n] q``) reach the device. None (default): in declaration order on
+            ``calibration.qubits`` when every two-qubit gate then falls on coupled qubits, else placed by calibrated
+            fidelity and routed with SWAPs (:mod:`qaas_core._route`); with ``decompose=False`` nothing is inserted, so
+            nothing is routed. True: always placed and routed. False: always in declaration order (an uncoupled
+            pair is a :class:`CircuitError`). A routed circuit's
+            ``metadata["layout"]`` holds ``initial`` and ``final`` (program qubit such as ``q[0]`` -> physical
+            qubit) and ``swaps``. Physical qubits (``$n``) are never moved.
 
     Returns:
         The circuit, in program order, with virtual Z rotations folded into the PRX phases.
@@ -1037,7 +1060,7 @@ def circuit_from_qasm3(
             column).
         ConfigurationError: a limit is not a positive integer.
         CircuitError: the translated circuit breaks a rule of the transfer format or of the calibration, e.g. a
-            CZ between qubits that are not coupled (the translator does not route).
+            CZ between physical qubits that are not coupled (with the program line it came from).
     """
     if not isinstance(source, str):
         raise QasmError(f"source must be a string, got {type(source).__name__}")
@@ -1050,7 +1073,31 @@ def circuit_from_qasm3(
     if parsed.version is not None and not parsed.version.startswith("3"):
         line = parsed.version_line
         raise QasmError(f"unsupported: OpenQASM {parsed.version}; change the header to OPENQASM 3.0", line=line)
-    translator = _Translator(calibration, decompose)
+    if route is True and calibration is None:
+        raise ConfigurationError("route=True needs a calibration: the device to place the program on")
+    translator = _translate(parsed, calibration, decompose, virtual=bool(route))
+    meta = dict(metadata or {})
+    meta["cregs"] = dict(translator.cregs)
+    meta["clbits"] = translator.clbits
+    name = name if name is not None else "qasm3"
+    if translator.virtual:
+        assert calibration is not None
+        return _routed(translator, calibration, name, meta)
+    circuit = Circuit(name=name, instructions=tuple(translator.out), metadata=meta)
+    check_circuit(circuit)
+    if calibration is not None:
+        try:
+            validate_circuits([circuit], calibration)
+        except CircuitError as exc:
+            if route is None and decompose and translator.qregs and not translator.physical:
+                virtual = _translate(parsed, calibration, decompose, virtual=True)
+                return _routed(virtual, calibration, name, meta)
+            raise _at_source(exc, translator) from None
+    return circuit
+
+
+def _translate(parsed: _Parsed, calibration: Calibration | None, decompose: bool, *, virtual: bool) -> _Translator:
+    translator = _Translator(calibration, decompose, virtual=virtual)
     try:
         translator.run_program(parsed)
     except QaasError:
@@ -1061,11 +1108,34 @@ def circuit_from_qasm3(
         raise translator.fail(f"internal error translating the program: {type(exc).__name__}: {exc}") from exc
     if not translator.out:
         raise QasmError("the program contains no quantum operations")
-    meta = dict(metadata or {})
-    meta["cregs"] = dict(translator.cregs)
-    meta["clbits"] = translator.clbits
-    circuit = Circuit(name=name if name is not None else "qasm3", instructions=tuple(translator.out), metadata=meta)
+    return translator
+
+
+def _routed(translator: _Translator, calibration: Calibration, name: str, meta: dict[str, Any]) -> Circuit:
+    """The program on its declared (virtual) qubits, placed and routed on the device (:mod:`qaas_core._route`)."""
+    from qaas_core._route import route
+
+    virtual = Circuit(name=name, instructions=tuple(translator.out), metadata=meta)
+    try:
+        routed = route(virtual, calibration)
+    except CircuitError as exc:
+        raise _at_source(exc, translator) from None
+    meta = {**meta, "layout": {"initial": routed.initial, "final": routed.final, "swaps": routed.swaps}}
+    circuit = Circuit(name=name, instructions=routed.circuit.instructions, metadata=meta)
     check_circuit(circuit)
-    if calibration is not None:
-        validate_circuits([circuit], calibration)
+    validate_circuits([circuit], calibration)
     return circuit
+
+
+def _at_source(exc: CircuitError, translator: _Translator) -> CircuitError:
+    """``exc`` located in the program text: the line and the statement the offending instruction came from."""
+    if exc.index is None or not 0 <= exc.index < len(translator.origins):
+        return exc
+    line, column, text = translator.origins[exc.index]
+    hint = ""
+    if "not calibrated on locus" in exc.reason and translator.physical:
+        hint = "; physical qubits ($n) are used as written: declare a qubit register to have the program routed"
+    elif "not calibrated on locus" in exc.reason:
+        hint = "; the qubits stay in declaration order (route=False, --no-route): allow routing to place them"
+    return CircuitError(f"`{text}`: {exc.reason}{hint}", circuit=exc.circuit, index=exc.index, line=line,
+                        column=column)  # fmt: skip

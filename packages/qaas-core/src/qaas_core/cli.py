@@ -196,16 +196,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = Path(args.file).read_text(encoding="utf-8")
     with _client(args) as client:
         calibration = client.calibration()
-        circuit = circuit_from_qasm3(source, calibration, name=Path(args.file).stem)
-        job = client.submit(circuit, args.shots, calibration=calibration, memory=False)
+        circuit = circuit_from_qasm3(source, calibration, name=Path(args.file).stem, route=args.route)
         out = _console(stderr=True)
+        layout = (circuit.metadata or {}).get("layout")
+        if layout:
+            placed = ", ".join(f"{v}->{p}" for v, p in layout["initial"].items())
+            moved = ", ".join(f"{v}->{p}" for v, p in layout["final"].items() if layout["initial"][v] != p)
+            out.print(_text(f"placed {placed}; {layout['swaps']} SWAP(s)" + (f", ending {moved}" if moved else "")))
+        job = client.submit(circuit, args.shots, calibration=calibration, memory=False)
         remote = f"HEAppE job {job.heappe_job_id}" if job.heappe_job_id is not None else f"IQM job {job.iqm_job_id}"
         out.print(_text(f"submitted {job.submission_id} ({remote})"))
         if args.no_wait:
             sys.stdout.write(job.submission_id + "\n")
             return 0
         result = job.result(timeout=args.timeout)  # a progress line on a terminal (QAAS_PROGRESS decides)
-    return _print_counts(result, args.json)
+    return _print_counts(result, args.json, layout)
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -231,11 +236,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0 if estimate.fits else EXIT_CODES[BudgetExceededError]
 
 
-def _print_counts(result: Any, as_json: bool) -> int:
+def _print_counts(result: Any, as_json: bool, layout: Any = None) -> int:
     if as_json:
         doc = {"submission_id": result.submission_id, "heappe_job_id": result.heappe_job_id,
                "iqm_job_id": result.iqm_job_id, "calibration_set_id": result.calibration_set_id,
                "counts": [result.counts(i) for i in range(len(result))]}  # fmt: skip
+        if layout:
+            doc["layout"] = layout
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return 0
     from rich.table import Table
@@ -361,6 +368,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resource")
     run.add_argument("--timeout", type=float, default=None, help="stop waiting after this many seconds")
     run.add_argument("--no-wait", action="store_true", help="print the submission id and return")
+    routing = run.add_mutually_exclusive_group()
+    routing.add_argument(
+        "--route",
+        action="store_true",
+        default=None,
+        help="always place the declared qubits by fidelity and route (default: only when needed)",
+    )
+    routing.add_argument(
+        "--no-route",
+        dest="route",
+        action="store_false",
+        help="declared qubits in order on QB1, QB2, ... (an uncoupled pair is an error)",
+    )
     run.add_argument("--json", action="store_true")
     run.set_defaults(fn=cmd_run)
 
