@@ -58,7 +58,10 @@ class Extrapolator(ABC):
         return 2
 
     def extrapolate(
-        self, scales: Sequence[float], values: Sequence[float], variances: Sequence[float] | None = None
+        self,
+        scales: Sequence[float] | np.ndarray,
+        values: Sequence[float] | np.ndarray,
+        variances: Sequence[float] | np.ndarray | None = None,
     ) -> Extrapolation:
         """Fit ``values`` measured at noise ``scales`` and evaluate the fit at zero.
 
@@ -227,4 +230,20 @@ def _free_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, tuple[float, float, 
             lo = c1
     c = (lo + hi) / 2
     _, a, b = solve(c)
+    start = params = np.array([a, b, c])
+    for _ in range(20):  # Gauss-Newton polish: the rate to machine precision, so that gradients are accurate
+        decay = np.exp(-params[2] * x)
+        residual = params[0] + params[1] * decay - y
+        jacobian = np.stack([np.ones_like(x), decay, -params[1] * x * decay], axis=1)
+        step, *_ = np.linalg.lstsq(jacobian, -residual, rcond=None)
+        params = params + step
+        if np.max(np.abs(step)) < 1e-15 * max(1.0, float(np.max(np.abs(params)))):
+            break
+
+    def cost(p: np.ndarray) -> float:
+        return float(np.sum((p[0] + p[1] * np.exp(-p[2] * x) - y) ** 2))
+
+    if not (np.all(np.isfinite(params)) and cost(params) <= cost(start) * (1 + 1e-9) + 1e-30):
+        params = start  # the polish wandered off: keep the searched fit
+    a, b, c = (float(v) for v in params)
     return a + b, (a, b, c)

@@ -43,8 +43,8 @@ class PauliSum:
     """A real linear combination of Pauli strings over the measured bits of one circuit.
 
     Args:
-        terms: Pauli string (letters ``IXYZ``, one per measured bit) -> real coefficient. Repeated strings add up;
-            the all-``I`` string is the constant term.
+        terms: Pauli string (letters ``IXYZ``, one per measured bit) -> real coefficient (a complex one must have
+            no imaginary part); the all-``I`` string is the constant term.
 
     Attributes:
         terms: the non-identity strings and their coefficients (zero coefficients dropped).

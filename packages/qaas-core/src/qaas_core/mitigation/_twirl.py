@@ -12,6 +12,11 @@ where no ``prx`` stands between two CZs (or at a qubit's start or before its mea
 become a ``prx`` of its own. The frames left at the end are Z rotations before measurement: the twirled circuit equals
 the original up to them and a global phase, so every Z-basis outcome has the same probability.
 
+**What the twirl changes.** ``Z`` commutes with CZ, so the Z part of a twirl Pauli is a frame change before the CZ
+that the correction after it undoes exactly: the circuits played differ by the X parts only (four per CZ). Those are
+what turns the CZ's coherent phase errors (``ZZ`` and single-qubit ``Z`` over-rotations, the diagonal errors of a
+CZ) into stochastic Pauli noise.
+
 Only CZs between two qubits that take ``prx`` are twirled (a CZ with a computational resonator is left alone).
 """
 
