@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def run(circuit: q.Circuit, qubits: Sequence[str], psi: np.ndarray | None = None
             psi = _apply_1q(psi, _prx_matrix(inst.args["angle"], inst.args["phase"]), axis[inst.locus[0]], n)
         elif inst.name == "cz":
             t = psi.reshape((2,) * n).copy()
-            idx: list[object] = [slice(None)] * n
+            idx: list[Any] = [slice(None)] * n
             idx[axis[inst.locus[0]]] = 1
             idx[axis[inst.locus[1]]] = 1
             t[tuple(idx)] *= -1

@@ -53,7 +53,8 @@ def test_benchmarks_in_one_job(qaas_emulator: q.QaasClient) -> None:
     jobs = len(client.jobs(limit=None))
     result = run_mitigated(client, circuits, observables, SHOTS, pipelines=pipelines)
     assert len(client.jobs(limit=None)) == jobs + 1  # every variant of every circuit: one job
-    assert result.job is not None and result.job.report.circuits == len(planned.circuits) == result.circuits == 52
+    assert result.job is not None and result.job.report is not None
+    assert result.job.report.circuits == len(planned.circuits) == result.circuits == 52
     report = {}
     for k in (0, 2):
         for j, obs in enumerate(observables[k]):

@@ -16,8 +16,10 @@ def test_pauli_sum() -> None:
     assert h.terms == {"ZZ": 1.0, "XI": -0.25} and h.constant == 0.5 and h.width == 2
     assert PauliSum({"XY": 1 + 0j}).terms == {"XY": 1.0}
     assert PauliSum({"XY": 1.0, "ZZ": 0.0}).terms == {"XY": 1.0}
-    for bad, match in [({}, "at least one"), ({"XZ": 1, "X": 1}, "length"), ({"XA": 1}, "letters"),
-                       ({"XX": 1j}, "Hermitian")]:  # fmt: skip
+    cases: list[tuple[dict[str, complex], str]] = [
+        ({}, "at least one"), ({"XZ": 1, "X": 1}, "length"), ({"XA": 1}, "letters"), ({"XX": 1j}, "Hermitian"),
+    ]  # fmt: skip
+    for bad, match in cases:
         with pytest.raises(q.ValidationError, match=match):
             PauliSum(bad)
 

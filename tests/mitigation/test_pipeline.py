@@ -124,7 +124,7 @@ def test_estimates_are_unbiased_with_honest_error_bars() -> None:
         Pipeline([Fold([1, 2, 3]), ReadoutMitigation("measured")], extrapolate=Richardson()),
         Pipeline([Twirl(2), ReadoutMitigation()]),
     ]
-    observables = [["XXX", MIXED]] * 3
+    observables: list[list[str | dict[str, float]]] = [["XXX", MIXED]] * 3
     plan = MitigationPlan.build([GHZ3] * 3, observables, pipelines=pipelines, calibration=GARNET)
     probs = [distribution(c, model) for c in plan.circuits]
     rng = np.random.default_rng(11)
