@@ -200,6 +200,29 @@ def test_idle_noise_decays_an_excited_qubit_during_a_delay() -> None:
     assert ones_idle == pytest.approx(ones * (1 - flip) + flip * e01, abs=0.015)
 
 
+def test_each_noise_source_is_a_switch() -> None:
+    """Gate, readout and idle noise each on alone: only its own signature shows."""
+    t1 = GARNET.metrics.t1["QB1"]
+    idle = q.Circuit("idle", (q.prx("QB1", math.pi, 0.0), q.delay(t1, "QB1"), q.measure("QB1", key="m")))
+    gates = q.Circuit("gates", tuple(q.prx("QB1", math.pi, 0.0) for _ in range(200)) + (q.measure("QB1", key="m"),))
+    zero = q.Circuit("zero", (q.measure("QB1", key="m"),))
+
+    def ones(circuit: q.Circuit, **switches: bool) -> float:
+        options = {"gate_noise": False, "readout_noise": False, "idle_noise": False, **switches}
+        return float(Simulator(GARNET, **options).run(circuit, 20000, seed=3).measurements["m"].mean())
+
+    e01 = GARNET.metrics.readout_error["QB1"][0]
+    assert ones(zero) == 0.0 and ones(gates) == 0.0 and ones(idle) == 1.0  # all off: ideal
+    assert ones(zero, readout_noise=True) == pytest.approx(e01, abs=0.005)
+    assert ones(gates, readout_noise=True) == pytest.approx(e01, abs=0.005)  # gates stay perfect
+    assert ones(idle, gate_noise=True) > 0.99  # one pulse of error, no decay
+    assert ones(gates, gate_noise=True) > 0.01  # 200 noisy pulses scramble some shots
+    assert ones(idle, idle_noise=True) == pytest.approx(1 - (1 - math.exp(-1)) / 2, abs=0.015)
+    assert ones(gates, idle_noise=True) == 0.0  # back to back: no idle gaps
+    # noise=False switches every source off whatever the others say
+    assert Simulator(GARNET, noise=False, idle_noise=True).run(idle, 2000, seed=3).measurements["m"].mean() == 1.0
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(q.ValidationError, match="mode"):
         Simulator(GARNET, mode="quick")  # type: ignore[arg-type]

@@ -28,7 +28,10 @@ class EmulatorConfig:
         port: TCP port; 0 picks a free one.
         iqm_token: the IQM server's bearer token (the cluster side's credential, never the user's).
         simulation: simulator mode, ``exact`` or ``fast``.
-        noise: False for a noiseless QPU.
+        noise: False for a noiseless QPU (every source off); True turns on the sources below.
+        gate_noise: a depolarising channel after each gate, from its calibrated fidelity.
+        readout_noise: readout errors from the calibrated P(1|0), P(0|1) (and the heralding readout).
+        idle_noise: T1/T2 decay of idle qubits over the gaps of the ASAP schedule (dominates deep circuits).
         seed: base seed; job ``n`` uses ``seed + n`` so runs are reproducible.
         iqm_queue_seconds: time an IQM job waits before processing starts.
         iqm_min_processing_seconds: minimum time an IQM job spends processing.
@@ -72,6 +75,9 @@ class EmulatorConfig:
     iqm_token: str = field(default_factory=lambda: "iqm-" + secrets.token_urlsafe(24))
     simulation: Literal["exact", "fast"] = "exact"
     noise: bool = True
+    gate_noise: bool = True
+    readout_noise: bool = True
+    idle_noise: bool = True
     seed: int | None = None
     iqm_queue_seconds: float = 0.0
     iqm_min_processing_seconds: float = 0.0

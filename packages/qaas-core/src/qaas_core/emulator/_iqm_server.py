@@ -163,8 +163,9 @@ class IQMServer:
         self._config = config
         self._calibration = load_profile(config.device)
         self._simulator = Simulator(
-            self._calibration, mode=config.simulation, noise=config.noise, idle_noise=config.noise
-        )
+            self._calibration, mode=config.simulation, noise=config.noise, gate_noise=config.gate_noise,
+            readout_noise=config.readout_noise, idle_noise=config.idle_noise,
+        )  # fmt: skip
         state_dir = config.state_dir or Path(tempfile.mkdtemp(prefix="qaas-iqm-"))
         self._jobs_dir = state_dir / "iqm" / "jobs"
         self._qc_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"qaas-emulator:{config.quantum_computer}"))

@@ -150,24 +150,29 @@ class Simulator:
     Args:
         calibration: Source of components and noise figures.
         mode: ``exact`` or ``fast``.
-        noise: False for a noiseless simulation (readout errors included in "noise").
+        noise: False for a noiseless simulation (switches off every source below).
         idle_noise: True to add T1/T2 decay on idle components.
+        gate_noise: the depolarising channel after each gate, from its calibrated fidelity.
+        readout_noise: readout errors on every reported bit (and the heralding readout).
     """
 
     def __init__(
-        self, calibration: Calibration, *, mode: Mode = "exact", noise: bool = True, idle_noise: bool = False
-    ) -> None:
+        self, calibration: Calibration, *, mode: Mode = "exact", noise: bool = True, idle_noise: bool = False,
+        gate_noise: bool = True, readout_noise: bool = True,
+    ) -> None:  # fmt: skip
         if mode not in ("exact", "fast"):
             raise ValidationError(f"unknown simulation mode {mode!r}; use 'exact' or 'fast'")
         self.calibration = calibration
         self.mode: Mode = mode
-        self.noise = noise
+        self.gate_noise = gate_noise and noise
+        self.readout_noise = readout_noise and noise
         self.idle_noise = idle_noise and noise
+        self.noise = self.gate_noise or self.readout_noise or self.idle_noise
 
     # -- noise figures ----------------------------------------------------------------------------------------
 
     def _depolarizing(self, gate: str, locus: tuple[str, ...]) -> np.ndarray | None:
-        if not self.noise:
+        if not self.gate_noise:
             return None
         fidelity = self.calibration.fidelity(gate, locus)
         if fidelity is None or fidelity >= 1.0:
@@ -189,7 +194,7 @@ class Simulator:
         return np.array([1.0 - 2 * px - pz, px, px, pz])
 
     def _readout(self, component: str) -> tuple[float, float]:
-        if not self.noise:
+        if not self.readout_noise:
             return (0.0, 0.0)
         return self.calibration.metrics.readout_error.get(component, (0.0, 0.0))
 
@@ -240,7 +245,7 @@ class Simulator:
             raise ValidationError(f"circuit {circuit.name!r} touches {len(components)} components; max {_MAX_QUBITS}")
         axis = {c: k for k, c in enumerate(components)}
         kept = shots
-        if heralding == "zeros" and self.noise:
+        if heralding == "zeros" and self.readout_noise:
             herald_qubits = [c for c in components if c in self.calibration.qubits]
             p_pass = math.prod(1.0 - self._readout(c)[0] for c in herald_qubits)
             kept = int(rng.binomial(shots, p_pass))
@@ -452,7 +457,7 @@ class Simulator:
         return out
 
     def _flip(self, bits: np.ndarray, locus: Sequence[str], rng: np.random.Generator) -> np.ndarray:
-        if not self.noise:
+        if not self.readout_noise:
             return bits
         e = np.array([self._readout(c) for c in locus])  # (width, 2)
         p_flip = np.where(bits == 0, e[:, 0], e[:, 1])
