@@ -31,7 +31,9 @@ CORE = "packages/qaas-core"
 ADAPTERS = {"qiskit": "packages/qaas-qiskit", "cirq": "packages/qaas-cirq", "pennylane": "packages/qaas-pennylane"}
 TEST_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "numpy>=2.0"]
 IQM_CLIENT = "iqm-client==36.*"
-ECOSYSTEM = ["qiskit-experiments>=0.14", "mitiq>=1.1"]  # what users combine with our adapters, used unmodified
+# what users combine with our adapters, used unmodified (mitiq's Qiskit conversions need qiskit-aer and ply, which
+# only its [qiskit] extra installs, together with qiskit-ibm-runtime we do not need)
+ECOSYSTEM = ["qiskit-experiments>=0.14", "mitiq>=1.1", "qiskit-aer>=0.17", "ply>=3.11"]
 PY4HEAPPE = "py4heappe==2.6.0"  # IT4I's client generated from HEAppE V6.3's OpenAPI document
 FULL_CORE = "emulator,worker"  # the core with its cluster side in the same environment (worker and emulator suites)
 USER = "emulator"  # what a user installs: the emulator builds its worker an environment of its own (no iqm-client)
