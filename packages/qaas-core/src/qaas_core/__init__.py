@@ -3,6 +3,9 @@
 Circuits in the IQM transfer format, calibrations, OpenQASM 3 input, the wire documents shared by every adapter,
 and the client that runs batches on LEXIS + HEAppE (or the embedded emulator). Importing this package is cheap: the
 network stack, numpy and the OpenQASM parser load only when first used, and no quantum framework is ever imported.
+
+Error mitigation — readout correction, zero-noise extrapolation by native folding, Pauli twirling, dynamical
+decoupling, composed per circuit with every variant in one job — is the subpackage :mod:`qaas_core.mitigation`.
 """
 
 from __future__ import annotations
