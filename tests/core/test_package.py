@@ -8,6 +8,11 @@ import sys
 import qaas_core
 
 EXPECTED = {
+    "Routed",
+    "conditioned",
+    "fuse",
+    "fuse_arrays",
+    "route",
     "BudgetExceededError",
     "Estimate",
     "QPUTimeModel",

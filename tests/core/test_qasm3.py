@@ -411,7 +411,7 @@ def test_feedback_becomes_cc_prx(condition: str) -> None:
     ]
 
 
-def test_feedback_uses_the_latest_measurement_and_block_bodies() -> None:
+def test_feedback_uses_the_latest_measurement_and_fuses_block_bodies() -> None:
     src = HEADER + (
         "qubit[2] q;\nbit[1] c;\nc[0] = measure q[0];\nc[0] = measure q[1];\n"
         "if (c[0]) { x q[0]; ry(0.3) q[0]; sx q[1]; }\nif (c[0] == 1) { y q[1]; }"
@@ -419,25 +419,56 @@ def test_feedback_uses_the_latest_measurement_and_block_bodies() -> None:
     c = q.circuit_from_qasm3(src, GARNET)
     assert c.instructions[0] == q.measure("QB1", key="c_0")
     assert c.instructions[1] == q.measure("QB2", key="c_0_1", feedback_key="fb_c_0_1")
-    fb = [(i.locus[0], i.args["angle"], i.args["phase"], i.args["feedback_qubit"]) for i in c.instructions[2:]]
-    assert fb == [
-        ("QB1", math.pi, 0.0, "QB2"),
-        ("QB1", 0.3, math.pi / 2, "QB2"),
-        ("QB2", math.pi / 2, 0.0, "QB2"),
-        ("QB2", math.pi, math.pi / 2, "QB2"),
-    ]
+    fb = [(i.locus[0], i.args["feedback_qubit"], i.args["feedback_key"]) for i in c.instructions[2:]]
+    assert set(fb) == {("QB1", "QB2", "fb_c_0_1"), ("QB2", "QB2", "fb_c_0_1")}
+    # x then ry(0.3) on QB1 is one conditioned pulse (plus a Z pair): never one pulse per gate
+    pulses = [i for i in c.instructions if i.name == "cc_prx" and i.locus == ("QB1",)]
+    assert sum(1 for i in pulses if i.args["angle"] != math.pi) <= 1
+
+
+def dynamic(body: str, prepare: str = "x q[0];") -> dict[str, int]:
+    """Counts of q[1] (prepared |+> by h) after measuring q[0] into c[0] and running ``body``, then h q[1]."""
+    from qaas_core.emulator import Simulator
+
+    src = HEADER + f"qubit[2] q;\nbit[2] c;\n{prepare}\nh q[1];\nc[0] = measure q[0];\n{body}\nh q[1];\n"
+    src += "c[1] = measure q[1];\n"
+    circuit = q.circuit_from_qasm3(src, GARNET)
+    bits = Simulator(GARNET, noise=False).run(circuit, 400, seed=1).measurements["c_1"][:, 0]
+    return {"0": int((bits == 0).sum()), "1": int((bits == 1).sum())}
+
+
+@pytest.mark.parametrize(
+    ("body", "flipped_when_one"),
+    [
+        ("if (c[0]) z q[1];", True),  # a conditioned Z: the two-pulse construction
+        ("if (c[0] == true) { s q[1]; s q[1]; }", True),
+        ("if (c[0] == 1) { t q[1]; t q[1]; t q[1]; t q[1]; }", True),
+        ("if (c[0] == 1) p(pi) q[1];", True),
+        ("if (c[0] == 1) rz(pi) q[1];", True),
+        ("if (c[0] == 1) { h q[1]; x q[1]; h q[1]; }", True),
+        ("if (c[0] == 0) z q[1];", False),  # tested for 0: played on the other branch
+        ("if (!c[0]) z q[1];", False),
+        ("if (c[0] != 1) z q[1];", False),
+        ("if (c[0] == false) z q[1];", False),
+        ("if (c[0]) z q[1]; else { h q[1]; h q[1]; }", True),
+        ("if (c[0]) { h q[1]; h q[1]; } else z q[1];", False),
+        ("if (c[0] == 0) { h q[1]; h q[1]; } else { z q[1]; }", True),
+    ],
+)
+def test_dynamic_circuits_with_z_components_negations_and_else(body: str, flipped_when_one: bool) -> None:
+    """Each body flips |+> to |-> (a Z) exactly on the branch it names; q[0] is measured 1, then 0."""
+    one, zero = dynamic(body), dynamic(body, prepare="")
+    assert one == ({"0": 0, "1": 400} if flipped_when_one else {"0": 400, "1": 0})
+    assert zero == ({"0": 400, "1": 0} if flipped_when_one else {"0": 0, "1": 400})
 
 
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ("if (c[0] == 1) z q[1];", "not a PRX"),
-        ("if (c[0] == 1) h q[1];", "not a PRX"),
-        ("if (c[0] == 1) cz q[0], q[1];", "not a PRX"),
+        ("if (c[0] == 1) cz q[0], q[1];", "acts on two qubits"),
+        ("if (c[0] == 1) cx q[0], q[1];", "acts on two qubits"),
         ("if (c[0] == 1) { c[1] = measure q[1]; }", "QuantumMeasurementStatement"),
-        ("if (c[0] == 1) x q[1]; else x q[0];", "else"),
         ("if (c == 1) x q[1];", "unsupported condition"),
-        ("if (c[0] == 0) x q[1];", "unsupported condition"),
         ("if (c[0] > 0) x q[1];", "unsupported condition"),
         ("if (c[1] == 1) x q[1];", "before any measurement"),
     ],

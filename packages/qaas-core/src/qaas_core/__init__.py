@@ -73,6 +73,8 @@ if TYPE_CHECKING:
     from qaas_core._client import PresubmitReport, QaasClient, StaleCalibrationWarning
     from qaas_core._config import Settings, load_settings
     from qaas_core._estimate import Estimate, QPUTimeModel
+    from qaas_core._fuse import conditioned, fuse, fuse_arrays
+    from qaas_core._route import Routed, route
     from qaas_core._job import AsyncJob, Job, ProgressEvent
     from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
     from qaas_core._session import Session
@@ -82,6 +84,11 @@ if TYPE_CHECKING:
 _LAZY = {
     "AsyncJob": "_job",
     "Estimate": "_estimate",
+    "Routed": "_route",
+    "conditioned": "_fuse",
+    "fuse": "_fuse",
+    "fuse_arrays": "_fuse",
+    "route": "_route",
     "QPUTimeModel": "_estimate",
     "Job": "_job",
     "JobNotFoundError": "_ledger",
@@ -150,6 +157,7 @@ __all__ = [
     "PresubmitReport",
     "ProgressEvent",
     "QPUTimeModel",
+    "Routed",
     "QaasClient",
     "QaasError",
     "QasmError",
@@ -174,6 +182,7 @@ __all__ = [
     "check_circuit",
     "circuit_duration",
     "circuit_from_qasm3",
+    "conditioned",
     "cz",
     "decode_circuits",
     "decode_iqm_job",
@@ -184,6 +193,8 @@ __all__ = [
     "encode_iqm_job",
     "encode_result",
     "encode_run_request",
+    "fuse",
+    "fuse_arrays",
     "gc_paused",
     "load_profile",
     "load_settings",
@@ -191,6 +202,7 @@ __all__ = [
     "move",
     "prx",
     "reset",
+    "route",
     "schedule",
     "validate_circuits",
     "wrap_phase",

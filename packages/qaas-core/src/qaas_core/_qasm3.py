@@ -22,8 +22,10 @@ statements are walked once, in order, emitting native instructions:
 * **Measurements.** The first measurement into bit ``c[i]`` has key ``c_i``, later ones ``c_i_1``, ``c_i_2``…;
   measurements without a target get ``m_0``, ``m_1``…. ``metadata["cregs"]`` maps each bit register to its
   size and ``metadata["clbits"]`` maps each key to ``[register, index]``.
-* **Feedback.** ``if (c[i] == 1) <gates>`` whose gates reduce to PRX rotations becomes ``cc_prx`` instructions
-  fed by the last measurement into ``c[i]``; that measurement gets ``feedback_key = "fb_" + key``.
+* **Feedback.** ``if (c[i]) {A} else {B}`` (also ``!c[i]``, ``c[i] == 0|1|true|false``, ``!=``) on single-qubit
+  gates of any kind: ``B`` is played, then ``A·B†`` as ``cc_prx`` pulses fed by the last measurement into ``c[i]``
+  (:func:`qaas_core._fuse.conditioned`: a pulse, and a pair of π pulses for a Z component); that measurement gets
+  ``feedback_key = "fb_" + key``. Two-qubit gates in a branch and multi-bit conditions are refused by name.
 
 Everything else (loops, subroutines, classical computation, ``input`` parameters, ``dt`` durations…) raises
 :class:`~qaas_core.QasmError` naming line and column. :data:`QASM3_FEATURES` lists what is supported.
@@ -50,7 +52,6 @@ from qaas_core._circuit import (
     Circuit,
     Instruction,
     barrier,
-    cc_prx,
     check_circuit,
     cz,
     delay,
@@ -179,7 +180,7 @@ QASM3_FEATURES: Final[dict[str, str]] = {
     "OPENQASM 2 header": "unsupported: change the header to OPENQASM 3.0 and include stdgates.inc",
     'include "stdgates.inc" / "qelib1.inc"': "supported",
     "other include files": "unsupported: the translator reads no files",
-    "qubit[n] q; qubit q; qreg q[n]; (trivial layout)": "supported",
+    "qubit[n] q; qubit q; qreg q[n]; (declaration order, or placed and routed)": "supported",
     "physical qubits $n (qubits, then computational resonators)": "supported",
     "bit[n] c; bit c; creg c[n];": "supported",
     "constants: const / float / angle / int / uint with a constant initialiser": "supported",
@@ -198,9 +199,9 @@ QASM3_FEATURES: Final[dict[str, str]] = {
     "barrier": "supported",
     "delay[t] with ns, us, ms, s": "supported",
     "delay[t] with dt": "unsupported: dt is device-defined",
-    "if (c[i] == 1) / if (c[i]) / if (c == 1) on a 1-bit register, PRX-type body": "supported",
-    "if with else, multi-bit conditions, Z rotations, CZ or measurements in the body": "unsupported: IQM "
-    "feedback is a single-bit conditional PRX",
+    "if / else on one measured bit (c[i], !c[i], c[i] == 0|1|true|false, !=), single-qubit gates": "supported",
+    "multi-bit conditions, two-qubit gates or measurements in a branch": "unsupported: IQM feedback branches on "
+    "one bit and conditions single-qubit pulses",
     "for / while loops": "unsupported: unroll the loop before submitting",
     "subroutines (def), extern, switch, box, alias, classical assignments": "unsupported: no classical runtime",
     "pulse-level calibration (defcal, cal, defcalgrammar)": "unsupported: use IQM pulse tools",
@@ -968,53 +969,82 @@ class _Translator:
             self.out.append(delay(seconds, *dict.fromkeys(operands)))
 
     def on_BranchingStatement(self, node: ast.BranchingStatement) -> None:
-        """``if (bit) <PRX-type gates>`` -> ``cc_prx``; the feeding measurement gets a ``feedback_key``."""
-        from openqasm3 import ast
+        """``if (bit) {A} else {B}`` on single-qubit gates -> ``B`` played, then ``A·B†`` as ``cc_prx`` pulses
+        (:func:`qaas_core._fuse.conditioned`); a test for 0 swaps the branches. The feeding measurement gets a
+        ``feedback_key``."""
+        from qaas_core._fuse import conditioned, inverse
 
-        if node.else_block:
-            raise self.fail("unsupported: else branches (IQM feedback is a single conditional PRX)")
-        bit = self.condition(node.condition)
+        bit, value = self.condition(node.condition)
         index = self.last_write.get(bit)
         if index is None:
             raise self.fail(f"condition reads {bit[0]}[{bit[1]}] before any measurement into it")
-        ops: list[_Op] = []
-        for stmt in node.if_block:
-            self.where = stmt
-            if not isinstance(stmt, ast.QuantumGate):
-                raise self.fail(f"unsupported in an if body: {type(stmt).__name__} (only PRX-type gates)")
-            body = self.gate(stmt)
-            if any(op[0] != "prx" for op in body):
-                raise self.fail(f"unsupported in an if body: gate {stmt.name.name!r} is not a PRX rotation")
-            ops.extend(body)
+        then_runs = self.body(node.if_block, "if")
+        else_runs = self.body(node.else_block, "else") if node.else_block else {}
+        if value == 0:
+            then_runs, else_runs = else_runs, then_runs
+        for qubit, run in else_runs.items():  # what happens on 0 happens always ...
+            self.emit([("prx", item, (qubit,)) if isinstance(item, tuple) else ("rz", (item,), (qubit,))
+                       for item in run])  # fmt: skip
         source = self.out[index]
         key = source.args["key"]
-        if ops and "feedback_key" not in source.args:
-            self.out[index] = measure(*source.locus, key=key, feedback_key=f"fb_{key}")
-        for _, (angle, phase), (qubit,) in ops:
-            shifted = self.frames.phase(qubit, phase)
-            self.out.append(cc_prx(qubit, angle, shifted, feedback_qubit=source.locus[0], feedback_key=f"fb_{key}"))
+        feedback = {"feedback_qubit": source.locus[0], "feedback_key": f"fb_{key}"}
+        pulses = []
+        for qubit in dict.fromkeys([*then_runs, *else_runs]):  # ... and on 1 it is undone and the 1-branch played
+            run = [*inverse(else_runs.get(qubit, [])), *then_runs.get(qubit, [])]
+            pulses.extend(conditioned(qubit, run, self.frames, **feedback))
+        if pulses and "feedback_key" not in source.args:
+            self.out[index] = measure(*source.locus, key=key, feedback_key=feedback["feedback_key"])
+        self.out.extend(pulses)
 
-    def condition(self, cond: Any) -> tuple[str, int]:
-        """The bit a supported condition tests for 1: ``c[i]``, ``c[i] == 1``, ``c[i] != 0``, ``c == 1``."""
+    def body(self, statements: Sequence[Any], branch: str) -> dict[str, list[tuple[float, float] | float]]:
+        """The single-qubit gates of a branch, per qubit in time order (pulses ``(θ, φ)`` and Z rotations ``λ``)."""
+        from openqasm3 import ast
+
+        runs: dict[str, list[tuple[float, float] | float]] = {}
+        for stmt in statements:
+            self.where = stmt
+            if isinstance(stmt, ast.CompoundStatement):
+                for qubit, run in self.body(stmt.statements, branch).items():
+                    runs.setdefault(qubit, []).extend(run)
+                continue
+            if not isinstance(stmt, ast.QuantumGate):
+                raise self.fail(f"unsupported in an {branch} branch: {type(stmt).__name__} (IQM feedback conditions "
+                                "single-qubit gates only)")  # fmt: skip
+            for name, args, locus in self.gate(stmt):
+                if name not in ("prx", "rz"):
+                    raise self.fail(f"unsupported in an {branch} branch: {stmt.name.name!r} acts on two qubits; IQM "
+                                    "feedback conditions single-qubit gates only")  # fmt: skip
+                runs.setdefault(locus[0], []).append((args[0], args[1]) if name == "prx" else args[0])
+        return runs
+
+    def condition(self, cond: Any) -> tuple[tuple[str, int], int]:
+        """The bit a condition tests and the value that selects the ``if`` branch: ``c[i]``, ``!c[i]``,
+        ``c[i] == 1`` / ``true`` / ``0`` / ``false``, ``!=``, and a one-bit register ``c``."""
         from openqasm3 import ast
 
         def literal(e: Any) -> int | None:
-            ok = isinstance(e, ast.IntegerLiteral | ast.BooleanLiteral) and e.value in (0, 1)
+            ok = isinstance(e, ast.IntegerLiteral | ast.BooleanLiteral) and int(e.value) in (0, 1)
             return int(e.value) if ok else None
 
+        if isinstance(cond, ast.UnaryExpression) and cond.op.name == "!":
+            bit, value = self.condition(cond.expression)
+            return bit, 1 - value
         if isinstance(cond, ast.BinaryExpression) and cond.op.name in ("==", "!="):
-            want = 1 if cond.op.name == "==" else 0
-            for bit_expr, value in ((cond.lhs, cond.rhs), (cond.rhs, cond.lhs)):
-                if literal(value) == want and literal(bit_expr) is None:
-                    return self.condition(bit_expr)
+            for bit_expr, other in ((cond.lhs, cond.rhs), (cond.rhs, cond.lhs)):
+                wanted = literal(other)
+                if wanted is not None and literal(bit_expr) is None:
+                    bit, value = self.condition(bit_expr)
+                    match = value if wanted == 1 else 1 - value
+                    return bit, match if cond.op.name == "==" else 1 - match
         elif isinstance(cond, ast.IndexExpression) and isinstance(cond.collection, ast.Identifier):
             name, size = cond.collection.name, self.cregs.get(cond.collection.name)
             found = [] if size is None else self.indices(cond.index, size, name)
             if len(found) == 1:
-                return name, found[0]
+                return (name, found[0]), 1
         elif isinstance(cond, ast.Identifier) and self.cregs.get(cond.name) == 1:
-            return cond.name, 0
-        raise self.fail("unsupported condition: only a single measured bit tested for 1 (c[i], c[i] == 1)", cond)
+            return (cond.name, 0), 1
+        raise self.fail("unsupported condition: the QPU branches on one measured bit (c[i], !c[i], c[i] == 0 or 1); "
+                        "a register compared with a number needs several bits", cond)  # fmt: skip
 
 
 def circuit_from_qasm3(
