@@ -109,9 +109,9 @@ def heappe_conformance(session: nox.Session) -> None:
 @nox.session(name="tests-emulator", python=PYTHON)
 def tests_worker(session: nox.Session) -> None:
     """The emulated IQM server under unmodified iqm-client, the cluster-side worker that uses it, and the client
-    end to end against the whole emulator."""
+    end to end against the whole emulator (mitigation pipelines included)."""
     _install(session, CORE, extras="emulator,worker")
-    _pytest(session, "tests/worker", "tests/emulator/test_iqm_server.py", "tests/client", workers=4)
+    _pytest(session, "tests/worker", "tests/emulator/test_iqm_server.py", "tests/client", "tests/mitigation", workers=4)
 
 
 @nox.session(python=PYTHON)
