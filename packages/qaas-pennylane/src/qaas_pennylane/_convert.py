@@ -20,9 +20,9 @@ How it becomes native operations:
   **CNOT** is ``H·CZ·H`` on the target; the Hadamards merge into the neighbouring single-qubit gates.
 * **SWAP** is free: it relabels which physical qubit holds which wire.
 * **Mid-circuit measurements** are ``measure`` instructions with their own key; ``reset=True`` adds a ``cc_prx``
-  flip conditioned on the outcome. A ``qml.cond`` on one measurement becomes ``cc_prx`` pulses: the conditional
-  unitary ``U = RZ(λ)·PRX(θ, φ)`` is played as ``cc_prx(θ, φ − z)`` and, for the residual ``RZ(λ)`` that a frame
-  cannot absorb in only one branch, ``cc_prx(π, 0)·cc_prx(π, λ/2)``. A condition
+  flip conditioned on the outcome. A ``qml.cond`` on one measurement becomes ``cc_prx`` pulses by the core's one
+  construction (:func:`qaas_core.conditioned`: ``cc_prx(θ, φ − z)`` for ``U = RZ(λ)·PRX(θ, φ)`` and, for the
+  ``RZ(λ)`` that a frame cannot absorb in only one branch, two conditioned π pulses). A condition
   on outcome 0 applies ``U`` and then ``U†`` if the outcome was 1.
 * The wires the tape measures are read by one final ``measure`` under the key :data:`MEASURE_KEY`, in the order
   of :attr:`Conversion.measured`; trailing single-qubit gates on qubits that are not measured are dropped.
@@ -285,16 +285,12 @@ class _Emitter:
             self.cnot(a, b)
 
     def conditional(self, qubit: str, m: Mat, feedback_qubit: str, feedback_key: str) -> None:
-        """Apply ``m`` to ``qubit`` only if the measurement under ``feedback_key`` gave 1 (frames stay put)."""
+        """Apply ``m`` to ``qubit`` only if the measurement under ``feedback_key`` gave 1 (frames stay put): the
+        core's construction (:func:`qaas_core.conditioned`) of ``m ∝ RZ(λ)·PRX(θ, φ)``."""
         self.flush(qubit)
-        theta, phase, residual = self._in_frame(qubit, m)
-        # m·RZ(z) = RZ(z)·[RZ(residual)·PRX(theta, phase)]: play the bracket
-        fb = {"feedback_qubit": feedback_qubit, "feedback_key": feedback_key}
-        if theta > _EPS:
-            self.out.append(q.cc_prx(qubit, theta, phase, **fb))
-        if abs(residual) > _EPS:
-            self.out.append(q.cc_prx(qubit, math.pi, 0.0, **fb))
-            self.out.append(q.cc_prx(qubit, math.pi, residual / 2, **fb))
+        theta, phase, lam = _as_prx(m)
+        self.out.extend(q.conditioned(qubit, [(theta, phase), lam], self.frames, feedback_qubit=feedback_qubit,
+                                      feedback_key=feedback_key))  # fmt: skip
         self.touched.add(qubit)
 
     def measure(self, qubits: Sequence[str], key: str, feedback_key: str | None = None) -> None:
