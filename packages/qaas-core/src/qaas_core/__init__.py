@@ -74,9 +74,9 @@ if TYPE_CHECKING:
     from qaas_core._config import Settings, load_settings
     from qaas_core._estimate import Estimate, QPUTimeModel
     from qaas_core._fuse import conditioned, fuse, fuse_arrays
-    from qaas_core._route import Routed, route
     from qaas_core._job import AsyncJob, Job, ProgressEvent
     from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
+    from qaas_core._route import Routed, route
     from qaas_core._session import Session
     from qaas_core._template import Template, TemplateSlot
 
@@ -157,7 +157,6 @@ __all__ = [
     "PresubmitReport",
     "ProgressEvent",
     "QPUTimeModel",
-    "Routed",
     "QaasClient",
     "QaasError",
     "QasmError",
@@ -165,6 +164,7 @@ __all__ = [
     "ResponseError",
     "Result",
     "ResultDocument",
+    "Routed",
     "RunOptions",
     "RunRequest",
     "Schedule",
