@@ -8,6 +8,7 @@ import qaas_cirq
 import qaas_core
 
 EXPECTED = {
+    "CompileMode",
     "CompiledCircuit",
     "ConversionError",
     "MoveGate",
@@ -19,6 +20,7 @@ EXPECTED = {
     "__version__",
     "circuit_to_qaas",
     "circuits_to_qaas",
+    "json_resolver",
     "sweep_to_qaas",
     "versions",
 }

@@ -3,7 +3,11 @@
 * :class:`QaaSSampler` — a ``cirq.Sampler``: ``run``, ``run_sweep``, ``run_batch`` and their asyncio twins; a sweep
   or a batch is one job; ``submit`` / ``retrieve`` give job handles that survive the process.
 * :class:`QaaSDevice` — a ``cirq.Device`` built from the calibration: qubits ``NamedQubit("QB1")`` …, resonators
-  ``NamedQid("CR1", 2)``, validation, and ``compile`` (route, decompose, virtual Z, MOVE insertion).
+  ``NamedQid("CR1", 2)``, validation, and ``compile`` (route, decompose, virtual Z, MOVE insertion) in two modes:
+  ``"default"`` (resynthesis, fewest gates) and ``"faithful"`` (gate by gate, for ZNE folding and benchmarking);
+  ``QaaSSampler(compile=...)`` compiles on the fly, so ``cirq.experiments`` and mitiq run unchanged.
+* Results, metadata and :class:`MoveGate` follow Cirq's JSON protocol; importing this package registers
+  :func:`json_resolver` in ``cirq.DEFAULT_RESOLVERS`` so ``cirq.read_json`` finds them.
 * :func:`circuit_to_qaas`, :func:`circuits_to_qaas`, :func:`sweep_to_qaas` — conversion to the IQM transfer
   format, no device or server needed.
 
@@ -23,12 +27,13 @@ from __future__ import annotations
 import cirq
 
 import qaas_core
-from qaas_cirq._compile import CompiledCircuit
+from qaas_cirq._compile import CompiledCircuit, CompileMode
 from qaas_cirq._convert import circuit_to_qaas, circuits_to_qaas
 from qaas_cirq._device import QaaSDevice
 from qaas_cirq._errors import ConversionError
 from qaas_cirq._gates import MoveGate
 from qaas_cirq._job import QaaSJob
+from qaas_cirq._json import json_resolver, register_json_resolver
 from qaas_cirq._results import QaaSResult, ResultMetadata
 from qaas_cirq._sampler import QaaSSampler
 from qaas_cirq._sweep import sweep_to_qaas
@@ -36,6 +41,7 @@ from qaas_cirq._sweep import sweep_to_qaas
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompileMode",
     "CompiledCircuit",
     "ConversionError",
     "MoveGate",
@@ -47,9 +53,12 @@ __all__ = [
     "__version__",
     "circuit_to_qaas",
     "circuits_to_qaas",
+    "json_resolver",
     "sweep_to_qaas",
     "versions",
 ]
+
+register_json_resolver()
 
 
 def versions() -> dict[str, str]:

@@ -7,34 +7,53 @@
    Routing comes *before* decomposition, so its SWAPs are decomposed like every other gate. Routing SWAPs that
    act only on qubits already measured and never used again are dropped (RouteCQC leaves some after terminal
    measurements).
-3. **Decompose** with a CZ target gate set, merge single-qubit runs into ``PhasedXPowGate`` + ``ZPowGate`` and push
-   the Z rotations through CZs into later phases (``cirq.eject_z``): what is left of them becomes virtual at
-   conversion.
+3. **Decompose**, in one of two modes (:data:`CompileMode`):
+
+   ``"default"``
+       Resynthesis for the fewest gates: a CZ target gate set that merges every connected run of one- and
+       two-qubit gates into one unitary and synthesises it again (so ``CZ·CZ·CZ`` becomes one ``CZ``), merges
+       single-qubit runs into ``PhasedXPowGate`` + ``ZPowGate`` and pushes the Z rotations through CZs into later
+       phases (``cirq.eject_z``); what is left of them becomes virtual at conversion.
+   ``"faithful"``
+       Gate by gate: every operation that is native stays as it is (``CZ**-1`` is the native ``CZ``), every other
+       one becomes its own native decomposition (a single-qubit gate one ``PhasedXZGate``, a two-qubit gate its
+       own CZ synthesis: ``CNOT`` one CZ, ``ISWAP`` two, ``SWAP`` three). Nothing is merged, cancelled or dropped,
+       so the native circuit has exactly the gates the circuit asked for — what zero-noise extrapolation by gate
+       folding, randomized benchmarking and any experiment whose gate counts are the point need. Z rotations stay
+       virtual (they cost nothing either way).
+
 4. **MOVE insertion** on star devices: a ``cz`` between two qubits that only meet in a resonator becomes the MOVE
    sandwich ``move(mover, R) · cz(stay, R) · move(mover, R)`` the core's device view chooses
    (:meth:`qaas_core.DeviceView.cz_route`: best calibrated fidelity, then calibration order — the same code every
    qaas front end emits for that CZ, whatever the operand order).
 
+Routing and MOVE insertion are the same in both modes (routing SWAPs add three CZs each in either).
 Measurement keys survive unchanged; the result carries the qubit mappings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple, get_args
 
 import cirq
 import networkx as nx  # type: ignore[import-untyped,unused-ignore]
 
 import qaas_core as q
-from qaas_cirq._convert import component_name
+from qaas_cirq._convert import component_name, native_operation
 from qaas_cirq._errors import ConversionError
 from qaas_cirq._gates import MoveGate
 
 if TYPE_CHECKING:
     from qaas_cirq._device import QaaSDevice
 
-__all__ = ["CompiledCircuit", "compile_circuit"]
+__all__ = ["COMPILE_MODES", "CompileMode", "CompiledCircuit", "check_mode", "compile_circuit"]
+
+CompileMode = Literal["default", "faithful"]
+"""How :meth:`QaaSDevice.compile` decomposes: ``"default"`` resynthesises for the fewest gates, ``"faithful"`` maps
+gate by gate (see :mod:`qaas_cirq._compile`)."""
+
+COMPILE_MODES: Final[tuple[str, ...]] = get_args(CompileMode)
 
 _KEEP: Final = "qaas_cirq.keep"  # tag: operations the decomposition must leave alone (MOVE)
 _USER_SWAP: Final = "qaas_cirq.user_swap"  # tag: SWAPs written by the user (not inserted by the router)
@@ -243,6 +262,47 @@ def _drop_dead_swaps(
     return cirq.Circuit(cirq.Moment(m) for m in moments if m), final
 
 
+def check_mode(mode: object) -> CompileMode:
+    """``mode`` if it is a compile mode.
+
+    Raises:
+        ValidationError: it is not.
+    """
+    if mode not in COMPILE_MODES:
+        raise q.ValidationError(f"unknown compile mode {mode!r}; choose one of {', '.join(map(repr, COMPILE_MODES))}")
+    return mode  # type: ignore[return-value]
+
+
+def _is_native(op: cirq.Operation) -> bool:
+    try:
+        native_operation(op)
+    except ConversionError:
+        return False
+    return True
+
+
+def _decompose_faithfully(circuit: cirq.Circuit) -> cirq.Circuit:
+    """Each operation to its own native decomposition; native ones stay, nothing is merged, cancelled or dropped."""
+    gateset = _target_gateset()
+
+    def one(op: cirq.Operation, moment: int) -> cirq.OP_TREE:
+        if _is_native(op):
+            return op
+        ops = cirq.decompose(
+            op,
+            intercepting_decomposer=lambda o: gateset.decompose_to_target_gateset(o, moment),
+            keep=_is_native,
+            on_stuck_raise=None,
+        )
+        stuck = next((o for o in ops if not _is_native(o)), None)
+        if stuck is not None:
+            raise ConversionError(f"cannot decompose {stuck!r} into native gates", moment=moment, operation=op)
+        return ops
+
+    out = cirq.map_operations_and_unroll(circuit, one, tags_to_ignore=(_KEEP,))
+    return cirq.drop_empty_moments(out).unfreeze(copy=False)
+
+
 def _decompose(circuit: cirq.Circuit) -> cirq.Circuit:
     context = cirq.TransformerContext(tags_to_ignore=(_KEEP,))
     out = cirq.optimize_for_target_gateset(circuit, gateset=_target_gateset(), context=context)
@@ -280,12 +340,14 @@ def compile_circuit(
     device: QaaSDevice,
     circuit: cirq.AbstractCircuit,
     *,
+    mode: CompileMode = "default",
     route: bool | None = None,
     initial_mapper: cirq.AbstractInitialMapper | None = None,
     qubit_subset: Iterable[cirq.Qid] | None = None,
 ) -> CompiledCircuit:
     """Compile ``circuit`` for ``device``: the steps of the module docstring; arguments, result and errors as for
     :meth:`QaaSDevice.compile` (``route=None`` routes only when needed)."""
+    faithful = check_mode(mode) == "faithful"
     prepared = _tag(_prepare(circuit, device))
     if route is None:
         route = initial_mapper is not None or qubit_subset is not None or not _fits(prepared, device)
@@ -297,5 +359,5 @@ def compile_circuit(
             raise ConversionError(f"qubits {unknown} are not on the device; compile with routing (route=None)")
         routed = prepared
         initial = final = {qid: qid for qid in prepared.all_qubits()}
-    native = _insert_moves(_decompose(routed), device)
+    native = _insert_moves(_decompose_faithfully(routed) if faithful else _decompose(routed), device)
     return CompiledCircuit(_untag(native), dict(initial), dict(final))

@@ -9,7 +9,7 @@ import cirq
 import networkx as nx  # type: ignore[import-untyped,unused-ignore]
 
 import qaas_core as q
-from qaas_cirq._compile import CompiledCircuit, compile_circuit
+from qaas_cirq._compile import CompiledCircuit, CompileMode, compile_circuit
 from qaas_cirq._convert import NotTemplatable, Slot, instructions_of, native_operation, walk
 from qaas_cirq._errors import ConversionError
 from qaas_cirq._gates import MoveGate
@@ -218,15 +218,28 @@ class QaaSDevice(cirq.Device):
         self,
         circuit: cirq.AbstractCircuit,
         *,
+        mode: CompileMode = "default",
         route: bool | None = None,
         initial_mapper: cirq.AbstractInitialMapper | None = None,
         qubit_subset: Iterable[cirq.Qid] | None = None,
     ) -> CompiledCircuit:
         """Route and decompose ``circuit`` to this device's native gates (see :mod:`qaas_cirq._compile`).
 
+        Two modes decide how gates become native; routing and MOVE insertion are the same in both:
+
+        * ``"default"`` resynthesises for the fewest gates: runs of one- and two-qubit gates are merged and
+          synthesised again, so gates that cancel disappear (``CZ·CZ·CZ`` becomes one ``CZ``). Best for running
+          algorithms.
+        * ``"faithful"`` maps gate by gate: native gates stay, every other gate becomes its own native
+          decomposition, and nothing is merged, cancelled or dropped (``CZ·CZ·CZ`` stays three ``CZ``). Use it
+          whenever the gate count is the point: zero-noise extrapolation by gate folding (mitiq), randomized
+          benchmarking, echo and decay sequences, any experiment that repeats gates on purpose. The default mode
+          would silently undo them.
+
         Args:
             circuit: Any circuit of one- and two-qubit gates (larger ones are decomposed), measurements, resets
                 and classically controlled rotations.
+            mode: ``"default"`` or ``"faithful"`` (above).
             route: True to always route, False never, None when needed.
             initial_mapper: Initial placement for ``cirq.RouteCQC``.
             qubit_subset: Device qubits to route onto.
@@ -236,8 +249,11 @@ class QaaSDevice(cirq.Device):
 
         Raises:
             ConversionError: routing or decomposition is impossible.
+            ValidationError: unknown ``mode``.
         """
-        return compile_circuit(self, circuit, route=route, initial_mapper=initial_mapper, qubit_subset=qubit_subset)
+        return compile_circuit(
+            self, circuit, mode=mode, route=route, initial_mapper=initial_mapper, qubit_subset=qubit_subset
+        )
 
 
 def cirq_name(qid: cirq.Qid) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cirq
 import numpy as np
+
+from qaas_cirq._json import JSON_NAMESPACE
 
 __all__ = ["MoveGate"]
 
@@ -28,6 +32,13 @@ class MoveGate(cirq.Gate):
 
     def _value_equality_values_(self) -> tuple[()]:
         return ()
+
+    @classmethod
+    def _json_namespace_(cls) -> str:
+        return JSON_NAMESPACE
+
+    def _json_dict_(self) -> dict[str, Any]:
+        return {}
 
     def _circuit_diagram_info_(self, args: cirq.CircuitDiagramInfoArgs) -> tuple[str, str]:
         return ("MOVE(QB)", "MOVE(R)")

@@ -7,6 +7,9 @@ was measured several times has ``records[key]`` of shape ``(repetitions, instanc
 Everything needed to rebuild the results travels with each circuit in its IQM metadata (schema ``qaas.cirq/1``):
 the program index within the batch, the parameter values and, for repeated keys, the wire-key mapping. The ledger
 stores the request, so a job can be turned into ``ResultDict`` s again from any process.
+
+:class:`QaaSResult` and :class:`ResultMetadata` follow Cirq's JSON protocol (``cirq.to_json`` / ``cirq.read_json``,
+see :mod:`qaas_cirq._json`); a result's JSON carries ``"schema": "qaas.cirq.result/1"``.
 """
 
 from __future__ import annotations
@@ -14,17 +17,27 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import cirq
 import numpy as np
 import sympy
 
 import qaas_core as q
+from qaas_cirq._json import JSON_NAMESPACE
 
-__all__ = ["METADATA_SCHEMA", "CircuitInfo", "QaaSResult", "ResultMetadata", "circuit_metadata", "to_cirq_results"]
+__all__ = [
+    "JSON_SCHEMA",
+    "METADATA_SCHEMA",
+    "CircuitInfo",
+    "QaaSResult",
+    "ResultMetadata",
+    "circuit_metadata",
+    "to_cirq_results",
+]
 
 METADATA_SCHEMA: Final = "qaas.cirq/1"
+JSON_SCHEMA: Final = "qaas.cirq.result/1"  # QaaSResult's Cirq JSON
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,13 @@ class ResultMetadata:
     circuit_name: str
     program: int
 
+    @classmethod
+    def _json_namespace_(cls) -> str:
+        return JSON_NAMESPACE
+
+    def _json_dict_(self) -> dict[str, Any]:
+        return cirq.dataclass_json_dict(self)
+
 
 class QaaSResult(cirq.ResultDict):
     """A ``cirq.ResultDict`` that also says which job, IQM job and calibration set produced it.
@@ -67,6 +87,28 @@ class QaaSResult(cirq.ResultDict):
     ) -> None:
         super().__init__(params=params, measurements=measurements, records=records)
         self.metadata = metadata
+
+    @classmethod
+    def _json_namespace_(cls) -> str:
+        return JSON_NAMESPACE
+
+    def _json_dict_(self) -> dict[str, Any]:
+        return {"schema": JSON_SCHEMA, **super()._json_dict_(), "metadata": self.metadata}  # type: ignore[no-untyped-call]
+
+    @classmethod
+    def _from_json_dict_(cls, params: cirq.ParamResolver, **fields: Any) -> QaaSResult:
+        """Rebuild a result from its Cirq JSON (``cirq.read_json`` calls this with the fields of ``_json_dict_``).
+
+        Raises:
+            PayloadError: the JSON is of another schema, or lacks records or metadata.
+        """
+        schema = fields.get("schema")
+        if schema != JSON_SCHEMA:
+            raise q.PayloadError(f"a QaaSResult of schema {schema!r}; this qaas-cirq reads {JSON_SCHEMA!r}")
+        if not isinstance(fields.get("metadata"), ResultMetadata) or not isinstance(fields.get("records"), Mapping):
+            raise q.PayloadError("a QaaSResult's JSON needs records and metadata")
+        result = cls._from_packed_records(params=params, records=fields["records"], metadata=fields["metadata"])  # type: ignore[no-untyped-call]
+        return cast("QaaSResult", result)
 
 
 @dataclass(frozen=True)

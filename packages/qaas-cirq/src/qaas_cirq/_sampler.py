@@ -4,6 +4,9 @@ A sweep is one qaas job, and so is a whole ``run_batch`` (one job per distinct r
 resolved on the client through a template (:mod:`qaas_cirq._sweep`): the circuit is converted once and each
 resolver only fills in angles. Everything is validated against the device's calibration before anything is sent.
 The ``*_async`` methods use asyncio and the core's asynchronous HTTP client.
+
+With ``compile=`` the sampler compiles each circuit it is given (:meth:`QaaSDevice.compile` in that mode) before the
+conversion, so code written for any ``cirq.Sampler`` — ``cirq.experiments`` routines, mitiq executors — runs as is.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import cirq
 
 import qaas_core as q
-from qaas_cirq._compile import CompiledCircuit
+from qaas_cirq._compile import CompiledCircuit, CompileMode, check_mode
 from qaas_cirq._device import QaaSDevice
 from qaas_cirq._errors import ConversionError
 from qaas_cirq._job import QaaSJob
@@ -32,8 +35,15 @@ Program = cirq.AbstractCircuit | CompiledCircuit
 class QaaSSampler(cirq.Sampler):
     """Run Cirq circuits on an IQM quantum computer reached through LEXIS + HEAppE (or the embedded emulator).
 
-    Circuits must be native for the device (compile them with ``sampler.device.compile(circuit)``); results are
-    :class:`~qaas_cirq.QaaSResult` (a ``cirq.ResultDict``) shaped like ``cirq.Simulator``'s, with job metadata.
+    Circuits must be native for the device (compile them with ``sampler.device.compile(circuit)``), unless the
+    sampler compiles them itself (``compile=``); results are :class:`~qaas_cirq.QaaSResult` (a ``cirq.ResultDict``)
+    shaped like ``cirq.Simulator``'s, with job metadata.
+
+    ``compile="faithful"`` is the choice for code that builds circuits for any ``cirq.Sampler`` and counts on their
+    gates: ``cirq.experiments`` (randomized benchmarking, T1 decay …) and mitiq's zero-noise extrapolation, whose
+    folded gates the ``"default"`` mode would merge away. ``compile="default"`` suits algorithms (fewest gates).
+    Each circuit is compiled on its own (routing, when its qubits are not device qubits, may place circuits of one
+    batch differently: use device qubits to pin them). A :class:`~qaas_cirq.CompiledCircuit` is never compiled again.
 
     Args:
         client: A qaas client to use (not closed by the sampler). Without it, one is made from the settings below.
@@ -45,11 +55,13 @@ class QaaSSampler(cirq.Sampler):
         options: IQM execution options (:class:`qaas_core.RunOptions` or a mapping of them).
         calibration_set_id: Calibration set to fetch the device for and to pin jobs to (default: the current one).
         timeout: Longest wait for a job's results in the blocking calls, in seconds (None: no limit).
+        compile: None or False: circuits must be native (a non-native gate is a ``ConversionError``);
+            ``"default"`` or ``"faithful"``: compile every circuit in that mode (see :meth:`QaaSDevice.compile`).
         **settings: Other qaas client settings (``data_dir`` …).
 
     Raises:
         ConfigurationError: both a client and client settings were given, or the settings are incomplete.
-        ValidationError: unknown or invalid options.
+        ValidationError: unknown or invalid options, or an unknown compile mode.
     """
 
     def __init__(
@@ -64,8 +76,10 @@ class QaaSSampler(cirq.Sampler):
         options: q.RunOptions | Mapping[str, Any] | None = None,
         calibration_set_id: str | None = None,
         timeout: float | None = None,
+        compile: CompileMode | Literal[False] | None = None,
         **settings: Any,
     ) -> None:
+        self._compile = self._compile_mode(compile)
         self._options = options if isinstance(options, q.RunOptions) else q.RunOptions.create(**dict(options or {}))
         self._client, self._owns_client = q.QaasClient.resolve(
             client, profile=profile, project=project, resource=resource, token=token, **settings
@@ -83,6 +97,7 @@ class QaaSSampler(cirq.Sampler):
         *,
         options: q.RunOptions | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        compile: CompileMode | Literal[False] | None = None,
         **settings: Any,
     ) -> QaaSSampler:
         """A sampler on a freshly started embedded emulator of ``device`` (stopped by :meth:`close`).
@@ -91,11 +106,16 @@ class QaaSSampler(cirq.Sampler):
             device: Device profile (``garnet20``, ``deneb6`` …, see ``qaas_core.PROFILES``).
             options: IQM execution options.
             timeout: Longest wait for results in the blocking calls.
+            compile: Compile every circuit in this mode (``"default"`` / ``"faithful"``), or None.
             **settings: Emulator and client settings (``noise=False``, ``seed=1``, ``data_dir=…``).
+
+        Raises:
+            ValidationError: unknown compile mode (checked before the emulator starts).
         """
+        cls._compile_mode(compile)
         client = q.QaasClient.emulator(device, **settings)
         try:
-            sampler = cls(client, options=options, timeout=timeout)
+            sampler = cls(client, options=options, timeout=timeout, compile=compile)
         except BaseException:
             client.close()
             raise
@@ -133,6 +153,20 @@ class QaaSSampler(cirq.Sampler):
         return self._client
 
     @property
+    def compile_mode(self) -> CompileMode | None:
+        """The mode every circuit is compiled in before it is sent, or None (circuits must be native)."""
+        return self._compile
+
+    @staticmethod
+    def _compile_mode(value: object) -> CompileMode | None:
+        if value is None or value is False:
+            return None
+        if value is True:
+            raise q.ValidationError("compile=True is ambiguous: pass compile='default' (fewest gates) or "
+                                    "compile='faithful' (gate by gate, for ZNE folding and benchmarking)")  # fmt: skip
+        return check_mode(value)
+
+    @property
     def options(self) -> q.RunOptions:
         """The IQM execution options of every job."""
         return self._options
@@ -158,11 +192,14 @@ class QaaSSampler(cirq.Sampler):
         """Convert and validate a batch: one circuit per program and resolver."""
         device = self.device
         with q.gc_paused():
-            return self._convert(device, programs, params_list)
+            return self._convert(device, programs, params_list, self._compile)
 
     @staticmethod
     def _convert(
-        device: QaaSDevice, programs: Sequence[Program], params_list: Sequence[cirq.Sweepable]
+        device: QaaSDevice,
+        programs: Sequence[Program],
+        params_list: Sequence[cirq.Sweepable],
+        mode: CompileMode | None = None,
     ) -> tuple[list[q.Circuit], list[CircuitInfo]]:
         circuits: list[q.Circuit] = []
         infos: list[CircuitInfo] = []
@@ -171,6 +208,8 @@ class QaaSSampler(cirq.Sampler):
             circuit = program.circuit if isinstance(program, CompiledCircuit) else program
             if not isinstance(circuit, cirq.AbstractCircuit):
                 raise q.ValidationError(f"program {index} is a {type(circuit).__name__}, not a cirq circuit")
+            if mode is not None and not isinstance(program, CompiledCircuit):
+                circuit = device.compile(circuit, mode=mode).circuit
             template = Template(circuit)
             if not template.measured:
                 raise ConversionError(f"program {index} measures nothing, so a run would return no data")
