@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import cirq
+import mitiq
 import numpy as np
 import pytest
 from mitiq import zne
@@ -161,3 +162,24 @@ def test_zne_with_a_cirq_executor_compiling_faithfully_is_one_job_per_expectatio
     scale = functools.partial(fold_gates_at_random, seed=3)
     mitigated = zne.execute_with_zne(cirq_mirror(5), executor, factory=factory, scale_noise=scale)
     check_zne(qaas_emulator, factory, mitigated, calls, before)
+
+
+def test_mitiq_executor_max_batch_size_decides_the_jobs_per_expectation(qaas_emulator: q.QaasClient) -> None:
+    """``mitiq.Executor(execute, max_batch_size=n)`` hands the executor at most ``n`` circuits a call: with ``n`` at
+    least the number of scale factors every expectation is one job, expectation after expectation; below it, one
+    expectation takes several jobs."""
+    sampler = QaaSSampler(qaas_emulator, compile="faithful")
+
+    def execute(circuits: Sequence[cirq.Circuit]) -> list[float]:
+        measured = [c + cirq.measure(*sorted(c.all_qubits()), key="z") for c in circuits]
+        return [mean_z(r[0].measurements["z"]) for r in sampler.run_batch(measured, repetitions=500)]
+
+    for max_batch_size, jobs in ((len(SCALE_FACTORS), 1), (2, 2)):
+        executor = mitiq.Executor(execute, max_batch_size=max_batch_size)
+        assert executor.can_batch
+        for _ in range(2):
+            before = len(qaas_emulator.jobs(limit=None))
+            factory = zne.RichardsonFactory(list(SCALE_FACTORS))
+            zne.execute_with_zne(cirq_mirror(5), executor, factory=factory, scale_noise=fold_global)
+            assert len(qaas_emulator.jobs(limit=None)) - before == jobs
+        assert executor.calls_to_executor == 2 * jobs
