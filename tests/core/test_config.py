@@ -75,3 +75,17 @@ def test_secrets_never_show() -> None:
 
     with pytest.raises(TypeError):
         pickle.dumps(s.token)
+
+
+def test_settings_without_secrets_and_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "config.toml").write_text('[profiles.site]\npassword = "pw-from-file"\n')
+    s = q.load_settings("site", token="tok-explicit", refresh_token="rt-explicit", project="p", iqm_token="iqm-x")
+    kept = s.without_secrets()
+    assert (kept.token, kept.refresh_token, kept.password, kept.iqm_token) == (None, None, None, None)
+    assert (kept.project, kept.profile, kept.data_dir) == (s.project, s.profile, s.data_dir)
+    monkeypatch.setenv("QAAS_TOKEN", "tok-from-env")
+    back = kept.with_secrets_resolved()
+    assert back.token is not None and back.token.get() == "tok-from-env"
+    assert back.password is not None and back.password.get() == "pw-from-file"
+    assert back.refresh_token is None and back.iqm_token is None  # given only as arguments: gone for good
+    assert back.project == "p"
