@@ -8,12 +8,12 @@ import sys
 import qaas_core.mitigation as m
 
 EXPECTED = {
-    "DEFAULT_PIPELINE", "MITIGATION_KEY", "SEQUENCES", "Context", "DynamicalDecoupling", "Exponential", "Extrapolation",
-    "Extrapolator", "Fold", "Linear", "MitigatedResult", "MitigatedValue", "MitigationPlan", "ObservableLike",
-    "PauliSum", "Pipeline", "Polynomial", "ReadoutMitigation", "ReadoutModel", "Richardson", "Stage", "Twirl",
-    "Variant", "fold_global", "fold_local", "insert_dd", "is_preserved", "measurement_bases", "mitigate_counts",
-    "nearest_probability", "quasi_probabilities", "readout_calibration_circuits", "run_mitigated", "twirl",
-    "with_basis",
+    "DEFAULT_PIPELINE", "MITIGATION_KEY", "SEQUENCES", "CircuitInBasis", "Context", "DynamicalDecoupling",
+    "Exponential", "Extrapolation", "Extrapolator", "Fold", "Linear", "MitigatedResult", "MitigatedValue",
+    "MitigationPlan", "ObservableLike", "PauliSum", "Pipeline", "Polynomial", "ReadoutMitigation", "ReadoutModel",
+    "Richardson", "Stage", "Twirl", "Variant", "fold_global", "fold_local", "insert_dd", "is_preserved",
+    "measurement_bases", "mitigate_counts", "nearest_probability", "quasi_probabilities",
+    "readout_calibration_circuits", "run_mitigated", "twirl", "with_basis",
 }  # fmt: skip
 
 

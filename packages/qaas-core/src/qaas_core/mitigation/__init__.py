@@ -30,6 +30,9 @@ stage made carries ``metadata["qaas.mitigation"]["preserve"] = True`` (:func:`is
 **For adapters.** Convert circuits to native :class:`qaas_core.Circuit` and observables to Pauli strings (in the bit
 order above), map options to a :class:`Pipeline`, then call :func:`run_mitigated` — or :meth:`MitigationPlan.build`,
 submit :attr:`MitigationPlan.circuits` any way (async, in a session) and :meth:`MitigationPlan.estimate` the result.
+A conversion that keeps Z rotations virtual leaves frames on the measured qubits, which an X or Y measurement must
+see: pass such a circuit as a :data:`CircuitInBasis` function, which appends the basis change in the framework and
+converts, instead of a native circuit the core would rotate itself.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from qaas_core.mitigation._native import MITIGATION_KEY, is_preserved
 from qaas_core.mitigation._pauli import ObservableLike, PauliSum, measurement_bases, with_basis
 from qaas_core.mitigation._pipeline import (
     DEFAULT_PIPELINE,
+    CircuitInBasis,
     MitigatedResult,
     MitigatedValue,
     MitigationPlan,
@@ -69,6 +73,7 @@ __all__ = [
     "DEFAULT_PIPELINE",
     "MITIGATION_KEY",
     "SEQUENCES",
+    "CircuitInBasis",
     "Context",
     "DynamicalDecoupling",
     "Exponential",

@@ -21,7 +21,7 @@ adds ``Σ (∂E/∂e)² e(1 − e)/N`` over the error rates ``e`` (derivatives b
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from qaas_core._calibration import Calibration
     from qaas_core._job import Job
 
-__all__ = ["MitigatedResult", "MitigatedValue", "MitigationPlan", "Pipeline"]
+__all__ = ["CircuitInBasis", "MitigatedResult", "MitigatedValue", "MitigationPlan", "Pipeline"]
 
 _READOUT_NAME: Final = "qaas-readout"
 _PLAIN: Final = np.array([1.0, -1.0])
@@ -168,6 +168,13 @@ class MitigatedResult(Sequence[tuple[MitigatedValue, ...]]):
         return f"<MitigatedResult {len(self.values)} circuit(s), {self.circuits} run, {self.shots} shots>"
 
 
+CircuitInBasis: TypeAlias = Callable[[str], Circuit]
+"""A logical circuit given as a function: basis string (a letter ``X``, ``Y`` or ``Z`` per measured bit) -> the native
+circuit that measures bit ``j`` in basis ``j``. For front ends whose conversion leaves virtual-Z frames on the
+measured qubits (every adapter's: the converted circuit equals the framework's only up to Z rotations before the
+measurements, which a Z measurement ignores but an X or Y one does not), so the basis change must go through the same
+conversion."""
+
 _Slot: TypeAlias = tuple[tuple[np.ndarray, np.ndarray], int, dict[str, Any]]
 """One variant's data: (outcome bit matrix, counts), its basis index, its labels."""
 
@@ -199,7 +206,7 @@ class MitigationPlan:
     @classmethod
     def build(
         cls,
-        circuits: Sequence[Circuit] | Circuit,
+        circuits: Sequence[Circuit | CircuitInBasis] | Circuit,
         observables: Sequence[ObservableLike | Sequence[ObservableLike]] | ObservableLike,
         *,
         pipeline: Pipeline | None = None,
@@ -209,7 +216,10 @@ class MitigationPlan:
         """Expand a batch into the circuits of one job.
 
         Args:
-            circuits: the logical circuits (native, each ending in the measurements the observables read).
+            circuits: the logical circuits (native, each ending in the measurements the observables read). A circuit
+                may instead be a function from a basis string to the circuit measuring in that basis (see
+                :data:`CircuitInBasis`): it is called once per basis the observables need (``"ZZ…"`` first), and
+                every circuit it returns must measure the same components in the same order.
             observables: per circuit, one observable or a sequence of them (for a single circuit: its observable(s)).
             pipeline: the pipeline of every circuit (default: readout mitigation from the calibration only).
             pipelines: one pipeline per circuit instead.
@@ -245,8 +255,9 @@ class MitigationPlan:
         out: list[Circuit] = []
         logicals: list[_Logical] = []
         readout_qubits: dict[str, None] = {}
-        for index, (circuit, spec, pipe) in enumerate(zip(batch, specs, chosen, strict=True)):
+        for index, (given, spec, pipe) in enumerate(zip(batch, specs, chosen, strict=True)):
             obs = _sequence_of_observables(spec)
+            circuit = given if isinstance(given, Circuit) else _in_basis(given, "Z" * obs[0].width, index)
             qubits = [c for _, c in measured_bits(circuit)]
             for o in obs:
                 if o.width != len(qubits):
@@ -262,7 +273,11 @@ class MitigationPlan:
             terms = [t for o in obs for t in o.terms]
             logical = _Logical(circuit, obs, pipe, qubits, measurement_bases(terms))
             for b, (basis, _) in enumerate(logical.bases):
-                variants = [Variant(with_basis(circuit, basis), {"basis": basis})]
+                if isinstance(given, Circuit) or set(basis) <= {"Z"}:
+                    measuring = with_basis(circuit, basis)
+                else:
+                    measuring = _in_basis(given, basis, index, qubits)
+                variants = [Variant(measuring, {"basis": basis})]
                 context = Context(calibration, (index, b))
                 for stage in pipe.stages:
                     variants = [Variant(new.circuit, {**v.labels, **new.labels})
@@ -345,6 +360,23 @@ class MitigationPlan:
                     MITIGATION_KEY: True}  # fmt: skip
             out.append(MitigatedValue(value, math.sqrt(var + float(extra_var[j])), raw, math.sqrt(raw_var), meta))
         return tuple(out)
+
+
+def _in_basis(make: CircuitInBasis, basis: str, index: int, qubits: Sequence[str] | None = None) -> Circuit:
+    """The circuit ``make`` renders for ``basis``, checked to measure ``qubits`` (when given) in order.
+
+    Raises:
+        ValidationError: ``make`` is not callable, returns no circuit, or one that measures other components.
+    """
+    if not callable(make):
+        raise ValidationError(f"circuit {index} is a {type(make).__name__}, not a Circuit or a function of the basis")
+    circuit = make(basis)
+    if not isinstance(circuit, Circuit):
+        raise ValidationError(f"circuit {index}: the basis function returned {type(circuit).__name__}, not a Circuit")
+    if qubits is not None and [c for _, c in measured_bits(circuit)] != list(qubits):
+        raise ValidationError(f"circuit {index}: the circuit for basis {basis} measures "
+                              f"{[c for _, c in measured_bits(circuit)]}, the Z-basis one {list(qubits)}")  # fmt: skip
+    return circuit
 
 
 class _Evaluation:

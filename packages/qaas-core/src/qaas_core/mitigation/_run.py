@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from qaas_core.mitigation._pipeline import MitigatedResult, MitigationPlan, Pipeline
+from qaas_core.mitigation._pipeline import CircuitInBasis, MitigatedResult, MitigationPlan, Pipeline
 
 if TYPE_CHECKING:
     from qaas_core._calibration import Calibration
@@ -18,7 +18,7 @@ __all__ = ["run_mitigated"]
 
 def run_mitigated(
     client: QaasClient,
-    circuits: Sequence[Circuit] | Circuit,
+    circuits: Sequence[Circuit | CircuitInBasis] | Circuit,
     observables: Sequence[ObservableLike | Sequence[ObservableLike]] | ObservableLike,
     shots: int,
     *,
@@ -32,7 +32,9 @@ def run_mitigated(
 
     Args:
         client: the client (its session, if one is open, carries the job).
-        circuits: native circuits, each ending in the measurements its observables read.
+        circuits: native circuits, each ending in the measurements its observables read, or functions from a basis
+            string to such a circuit measuring in that basis (:data:`~qaas_core.mitigation.CircuitInBasis`: how an
+            adapter whose conversion tracks virtual-Z frames renders basis changes).
         observables: per circuit, one observable or a sequence of them (Pauli strings over the circuit's measured
             bits, mappings string -> coefficient, or :class:`~qaas_core.mitigation.PauliSum`); for a single circuit,
             its observable(s).
