@@ -70,6 +70,7 @@ def test_offline_backend_round_trips(garnet: QaaSBackend) -> None:
 
 def test_deepcopy_shares_the_client_and_copies_the_options(garnet_emulator: QaaSProvider) -> None:
     backend = garnet_emulator.get_backend()
+    assert copy.copy(backend).client is backend.client
     clone = copy.deepcopy(backend)
     assert clone.client is backend.client
     assert clone.provider is backend.provider

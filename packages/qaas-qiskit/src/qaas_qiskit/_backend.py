@@ -328,6 +328,12 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
 
     # -- copies and pickles ---------------------------------------------------------------------------------------
 
+    def __copy__(self) -> QaaSBackend:
+        """A shallow copy (everything shared, the client included), as for any object."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(vars(self))
+        return clone
+
     def __deepcopy__(self, memo: dict[int, Any]) -> QaaSBackend:
         """A copy with its own options, calibration and target that shares the client and the provider."""
         for shared in (self._client, self._provider):
