@@ -3,7 +3,8 @@
 1. **Prepare**: unroll subcircuits, decompose operations on three or more qubits into one- and two-qubit ones,
    rename ``NamedQid`` qubits that name device qubits to the device's ``NamedQubit``.
 2. **Route** (only when needed: qubits that are not device qubits, or two-qubit gates off the coupling graph) with
-   ``cirq.RouteCQC`` on the device's routing graph (on star devices: qubit pairs that can meet in a resonator).
+   ``cirq.RouteCQC`` on the device's routing graph (on star devices: qubit pairs that can meet in a resonator);
+   where RouteCQC itself fails (it raises untyped errors on some circuits), SWAPs along shortest paths instead.
    Routing comes *before* decomposition, so its SWAPs are decomposed like every other gate. Routing SWAPs that
    act only on qubits already measured and never used again are dropped (RouteCQC leaves some after terminal
    measurements).
@@ -33,6 +34,8 @@ Measurement keys survive unchanged; the result carries the qubit mappings.
 
 from __future__ import annotations
 
+import itertools
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Literal, NamedTuple, get_args
 
@@ -58,6 +61,7 @@ COMPILE_MODES: Final[tuple[str, ...]] = get_args(CompileMode)
 _KEEP: Final = "qaas_cirq.keep"  # tag: operations the decomposition must leave alone (MOVE)
 _USER_SWAP: Final = "qaas_cirq.user_swap"  # tag: SWAPs written by the user (not inserted by the router)
 _MOVE: Final = MoveGate()
+logger = logging.getLogger(__name__)
 
 
 class CompiledCircuit(NamedTuple):
@@ -181,11 +185,47 @@ def _route(
         return placed
     try:
         routed, initial, swaps = cirq.RouteCQC(graph).route_circuit(circuit, initial_mapper=initial_mapper)
-    except ValueError as exc:
-        raise ConversionError(f"routing failed: {exc}") from exc
-    routed, final = _drop_dead_swaps(cirq.Circuit(routed), initial)
-    del swaps  # recomputed in _drop_dead_swaps from the SWAPs kept
+    except Exception as exc:
+        if initial_mapper is not None:
+            raise ConversionError(f"routing with the given initial mapper failed ({type(exc).__name__}: {exc}); "
+                                  "leave initial_mapper unset to let qaas choose a placement") from exc  # fmt: skip
+        logger.info("cirq.RouteCQC failed (%s: %s); routing along shortest paths instead", type(exc).__name__, exc)
+        routed, initial = _route_along_paths(circuit, graph)
+    else:
+        routed = cirq.Circuit(routed)
+        del swaps  # recomputed in _drop_dead_swaps from the SWAPs kept
+    routed, final = _drop_dead_swaps(routed, initial)
     return routed, initial, final
+
+
+def _route_along_paths(circuit: cirq.Circuit, graph: nx.Graph) -> tuple[cirq.Circuit, dict[cirq.Qid, cirq.Qid]]:
+    """The fallback when ``cirq.RouteCQC`` fails: operations in order, each two-qubit gate between qubits that are not
+    coupled preceded by SWAPs that carry its first qubit along a shortest path to the second. The qubits start on a
+    breadth-first region around the best-connected device qubit, busiest logical qubit first."""
+    logical = sorted(circuit.all_qubits())
+    degree: dict[cirq.Qid, int] = dict.fromkeys(logical, 0)
+    for op in circuit.all_operations():
+        if len(op.qubits) == 2:
+            for qid in op.qubits:
+                degree[qid] += 1
+    hub = max(sorted(graph.nodes), key=graph.degree)
+    region = list(nx.bfs_tree(graph, hub))[: len(logical)]
+    initial = dict(zip(sorted(logical, key=lambda qid: -degree[qid]), region, strict=True))
+    where = dict(initial)
+    who = {p: lq for lq, p in where.items()}
+    ops: list[cirq.Operation] = []
+    for op in circuit.all_operations():
+        if len(op.qubits) == 2 and not graph.has_edge(where[op.qubits[0]], where[op.qubits[1]]):
+            path = nx.shortest_path(graph, where[op.qubits[0]], where[op.qubits[1]])
+            for here, nxt in itertools.pairwise(path[:-1]):
+                ops.append(cirq.SWAP(here, nxt))
+                a, b = who.pop(here, None), who.pop(nxt, None)
+                if a is not None:
+                    where[a], who[nxt] = nxt, a
+                if b is not None:
+                    where[b], who[here] = here, b
+        ops.append(op.transform_qubits(where.__getitem__))
+    return cirq.Circuit(ops), initial
 
 
 def _is_controlled(op: cirq.Operation) -> bool:
