@@ -14,7 +14,9 @@ Example (on the embedded emulator; ``QaaSProvider(project=..., resource=...)`` f
         counts = backend.run(transpile(qc, backend), shots=1000).result().get_counts()
 
 ``BackendSamplerV2(backend=backend)`` and ``BackendEstimatorV2(backend=backend)`` work on it: results carry counts
-and per-shot memory in the format of Qiskit's own simulators.
+and per-shot memory in the format of Qiskit's own simulators. :class:`QaaSEstimator` is an ``EstimatorV2`` with the
+core's error mitigation (``options={"resilience_level": 2}`` or ``{"pipeline": Pipeline(...)}``), every pub in one
+job.
 
 Errors are those of ``qaas_core`` (one tree, rooted at :class:`qaas_core.QaasError`)::
 
@@ -36,8 +38,11 @@ import qiskit
 import qaas_core
 from qaas_qiskit._backend import MAX_CIRCUITS, QaaSBackend
 from qaas_qiskit._convert import CircuitTemplate
+from qaas_qiskit._estimator import QaaSEstimator
+from qaas_qiskit._estimator_options import EstimatorOptions
 from qaas_qiskit._job import QaaSJob
 from qaas_qiskit._options import OPTION_NAMES
+from qaas_qiskit._primitive_job import QaaSPrimitiveJob
 from qaas_qiskit._provider import QaaSProvider
 from qaas_qiskit._target import DT, NATIVE_GATES, target_from_calibration
 
@@ -49,8 +54,11 @@ __all__ = [
     "NATIVE_GATES",
     "OPTION_NAMES",
     "CircuitTemplate",
+    "EstimatorOptions",
     "QaaSBackend",
+    "QaaSEstimator",
     "QaaSJob",
+    "QaaSPrimitiveJob",
     "QaaSProvider",
     "__version__",
     "target_from_calibration",
