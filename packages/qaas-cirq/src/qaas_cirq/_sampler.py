@@ -287,6 +287,31 @@ class QaaSSampler(cirq.Sampler):
         job = self._client.submit(circuits, repetitions, **self._submit_kwargs())
         return QaaSJob(job, infos)
 
+    def estimate(
+        self, programs: Program | Sequence[Program], params_list: cirq.Sweepable | Sequence[cirq.Sweepable] = None,
+        repetitions: int = 1,
+    ) -> q.Estimate:  # fmt: skip
+        """What :meth:`submit_batch` of the same arguments would cost, without sending anything: QPU seconds,
+        expected success probability per circuit (one per program and resolver), bytes uploaded, allocation and
+        budget left (:class:`qaas_core.Estimate`). One program with its sweep, or a list of programs with one sweep
+        each.
+
+        Raises:
+            ConversionError: a program is not native for the device (or cannot be compiled in the sampler's mode).
+            ValidationError: bad repetitions or mismatched arguments.
+        """
+        if isinstance(programs, cirq.AbstractCircuit | CompiledCircuit):
+            programs, params_list = [programs], [params_list]
+        programs = list(programs)
+        params, _ = self._batch_args(programs, params_list, self._check_repetitions(repetitions))  # type: ignore[arg-type]
+        circuits, _ = self._prepare(programs, params)
+        if not circuits:
+            raise q.ValidationError("the batch has no circuits (empty sweeps)")
+        kwargs = self._submit_kwargs()
+        return self._client.estimate(circuits, repetitions, options=kwargs["options"],
+                                     calibration=kwargs["calibration"],
+                                     calibration_set_id=kwargs["calibration_set_id"])  # fmt: skip
+
     def retrieve(self, job_id: str | int) -> QaaSJob:
         """Rebuild the handle of a job submitted by qaas-cirq, by submission, HEAppE or IQM id (any process sharing
         the data directory).
