@@ -26,7 +26,7 @@ from qiskit.providers import BackendV2, Options
 import qaas_core as q
 from qaas_qiskit._convert import METADATA_KEY, CircuitTemplate, NativeTables, ParameterBinding, convert_circuit
 from qaas_qiskit._job import QaaSJob
-from qaas_qiskit._options import default_options, resolve_options
+from qaas_qiskit._options import RunSettings, default_options, resolve_options
 from qaas_qiskit._results import Layout, header_from_qiskit, layout_from_circuit
 from qaas_qiskit._target import DT, target_from_calibration
 
@@ -252,6 +252,39 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
                 )
         return circuits, layouts
 
+    def _batch(
+        self, run_input: RunInput | Iterable[RunInput], parameter_binds: Sequence[ParameterBinding] | None,
+        options: dict[str, Any],
+    ) -> tuple[RunSettings, list[q.Circuit], list[Layout]]:  # fmt: skip
+        """The options, native circuits and layouts of a ``run`` call (everything checked, nothing sent)."""
+        settings = resolve_options(dict(self._options.items()), options)
+        items: list[RunInput] = [run_input] if isinstance(run_input, QuantumCircuit | str) else list(run_input)
+        if not items:
+            raise q.ValidationError("run() got no circuits")
+        binds = None if parameter_binds is None else list(parameter_binds)
+        if binds is not None and not binds:
+            raise q.ValidationError("parameter_binds is empty; pass None to run the circuits as they are")
+        with q.gc_paused():
+            circuits, layouts = self._prepare(items, binds)
+        return settings, circuits, layouts
+
+    def estimate(
+        self,
+        run_input: RunInput | Iterable[RunInput],
+        *,
+        parameter_binds: Sequence[ParameterBinding] | None = None,
+        **options: Any,
+    ) -> q.Estimate:
+        """What :meth:`run` with the same arguments would cost, without sending anything: QPU seconds, expected
+        success probability per circuit, bytes uploaded, allocation and budget left (:class:`qaas_core.Estimate`).
+
+        Raises:
+            ValidationError, CircuitError, QasmError: the batch would be refused by :meth:`run`.
+        """
+        settings, circuits, _ = self._batch(run_input, parameter_binds, options)
+        return self.client.estimate(circuits, settings.shots, options=settings.iqm,
+                                    calibration_set_id=settings.calibration_set_id)  # fmt: skip
+
     def run(
         self,
         run_input: RunInput | Iterable[RunInput],
@@ -282,15 +315,7 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
             ConfigurationError: the backend is offline.
             AuthenticationError, TransportError, RemoteAPIError: the platform refused or could not be reached.
         """
-        settings = resolve_options(dict(self._options.items()), options)
-        items: list[RunInput] = [run_input] if isinstance(run_input, QuantumCircuit | str) else list(run_input)
-        if not items:
-            raise q.ValidationError("run() got no circuits")
-        binds = None if parameter_binds is None else list(parameter_binds)
-        if binds is not None and not binds:
-            raise q.ValidationError("parameter_binds is empty; pass None to run the circuits as they are")
-        with q.gc_paused():
-            circuits, layouts = self._prepare(items, binds)
+        settings, circuits, layouts = self._batch(run_input, parameter_binds, options)
         from qaas_qiskit import __version__
 
         try:
