@@ -8,9 +8,11 @@ import qaas_cirq
 import qaas_core
 
 EXPECTED = {
+    "CirqObservable",
     "CompileMode",
     "CompiledCircuit",
     "ConversionError",
+    "MitigatedEstimator",
     "MoveGate",
     "QaaSDevice",
     "QaaSJob",

@@ -8,6 +8,9 @@
   ``QaaSSampler(compile=...)`` compiles on the fly, so ``cirq.experiments`` and mitiq run unchanged.
 * Results, metadata and :class:`MoveGate` follow Cirq's JSON protocol; importing this package registers
   :func:`json_resolver` in ``cirq.DEFAULT_RESOLVERS`` so ``cirq.read_json`` finds them.
+* :class:`MitigatedEstimator` — expectation values of ``cirq.PauliString`` / ``cirq.PauliSum`` observables with the
+  core's error mitigation (``qaas_core.mitigation.Pipeline``): circuits compiled once, then twirled and folded as
+  native circuits by the core and sent as they are, every variant in one job.
 * :func:`circuit_to_qaas`, :func:`circuits_to_qaas`, :func:`sweep_to_qaas` — conversion to the IQM transfer
   format, no device or server needed.
 
@@ -31,9 +34,11 @@ from qaas_cirq._compile import CompiledCircuit, CompileMode
 from qaas_cirq._convert import circuit_to_qaas, circuits_to_qaas
 from qaas_cirq._device import QaaSDevice
 from qaas_cirq._errors import ConversionError
+from qaas_cirq._estimator import MitigatedEstimator
 from qaas_cirq._gates import MoveGate
 from qaas_cirq._job import QaaSJob
 from qaas_cirq._json import json_resolver, register_json_resolver
+from qaas_cirq._observables import CirqObservable
 from qaas_cirq._results import QaaSResult, ResultMetadata
 from qaas_cirq._sampler import QaaSSampler
 from qaas_cirq._sweep import sweep_to_qaas
@@ -41,9 +46,11 @@ from qaas_cirq._sweep import sweep_to_qaas
 __version__ = "0.1.0"
 
 __all__ = [
+    "CirqObservable",
     "CompileMode",
     "CompiledCircuit",
     "ConversionError",
+    "MitigatedEstimator",
     "MoveGate",
     "QaaSDevice",
     "QaaSJob",
