@@ -449,9 +449,11 @@ class QaasClient:
                 warnings.warn(notes[-1] + "; it is pinned to the old set", StaleCalibrationWarning, stacklevel=3)
             limit = opts.max_circuit_duration_over_t2
             limit = DEFAULT_DURATION_OVER_T2 if limit is None else limit
+            qubits = frozenset(cal.qubits)
             for c in mapped:
                 duration = circuit_duration(c, cal)
-                t2, qubit = min(((cal.metrics.t2[q], q) for q in c.components() if q in cal.metrics.t2),
+                t2, qubit = min(((cal.metrics.t2[q], q) for q in c.components()
+                                 if q in cal.metrics.t2 and q in qubits),  # qubits: not resonators
                                 default=(math.inf, ""))  # fmt: skip
                 ratio = duration / t2 if t2 and math.isfinite(t2) else 0.0
                 longest, worst = max(longest, duration), max(worst, ratio)
