@@ -14,6 +14,10 @@ before anything is sent. ``execute`` then takes the current calibration (cached 
 each tape on the QPU (:mod:`qaas_pennylane._convert`) and submits **the whole batch as one job** — the 2·P tapes of
 a parameter-shift gradient, the groups of a Hamiltonian, a shot vector. The job runs with the largest shot count
 of the batch; tapes that asked for fewer use the first shots of their circuit.
+
+Error mitigation: ``mitigation=`` a :class:`qaas_core.mitigation.Pipeline` makes every tape whose measurements are all
+``qml.expval`` of Pauli words (or sums of them) an estimate of the core's pipeline (:mod:`qaas_pennylane._mitigation`):
+its bases, twirls and folds go into the batch's one job with the other tapes.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from pennylane.devices import Device, ExecutionConfig
 from pennylane.tape import QuantumScript
 
 import qaas_core as q
+from qaas_core.mitigation import MitigatedResult, Pipeline
 from qaas_pennylane._convert import Conversion, Converter
 from qaas_pennylane._emulator import embedded_client
 from qaas_pennylane._errors import LayoutError, QaasDeviceError
 from qaas_pennylane._layout import Topology
+from qaas_pennylane._mitigation import MitigatedBatch
 from qaas_pennylane._preprocess import compile_pipeline
 from qaas_pennylane._results import tape_results
 
@@ -108,11 +114,15 @@ class QaasDevice(Device):  # type: ignore[misc]
         calibration: compile against this calibration instead of fetching the current one (pins its set).
         options: IQM execution options (:class:`qaas_core.RunOptions` fields, e.g. ``heralding_mode``).
         timeout: longest wait for a job's result in seconds (None: no limit).
+        session: run every execution in one session (True, or its ``max_time`` / ``idle_timeout``).
+        mitigation: a :class:`qaas_core.mitigation.Pipeline`: ``qml.expval`` of Pauli words and their sums are
+            estimated through it (see :mod:`qaas_pennylane._mitigation`); the core's estimates of the last execution
+            (standard errors, unmitigated values of the same job) are on :attr:`last_mitigated`.
 
     Raises:
         qaas_core.ConfigurationError: contradictory or unknown settings, an unknown emulator profile, or (for the
             platform) no project or resource configured.
-        qaas_core.ValidationError: invalid execution options.
+        qaas_core.ValidationError: invalid execution options, or a ``mitigation`` that is not a core ``Pipeline``.
         LayoutError: more wires than the (known) QPU has usable qubits.
     """
 
@@ -136,8 +146,12 @@ class QaasDevice(Device):  # type: ignore[misc]
         options: q.RunOptions | Mapping[str, Any] | None = None,
         timeout: float | None = None,
         session: bool | Mapping[str, float] = False,
+        mitigation: Pipeline | None = None,
     ) -> None:
         super().__init__(wires=wires, shots=shots)
+        if mitigation is not None and not isinstance(mitigation, Pipeline):
+            raise q.ValidationError(f"qaas.iqm: mitigation must be a qaas_core.mitigation.Pipeline, not {mitigation!r}")
+        self._mitigation = mitigation
         platform = {"profile": profile, "project": project, "resource": resource, "token": token}
         self._emulator, self._emulator_settings = _emulator_choice(
             emulator, noise, seed, emulator_options, client=client, platform=platform
@@ -159,6 +173,8 @@ class QaasDevice(Device):  # type: ignore[misc]
         self._converters: dict[str, Converter] = {}
         self.last_job: q.Job | None = None
         """The job of the most recent execution (ids, events, ledger entry)."""
+        self.last_mitigated: MitigatedResult | None = None
+        """The core's estimates of the mitigated tapes of the most recent execution (None without any)."""
         self._session_limits = dict(session) if isinstance(session, Mapping) else ({} if session else None)
         self._session: q.Session | None = None
 
@@ -199,6 +215,11 @@ class QaasDevice(Device):  # type: ignore[misc]
             self._converters = {calibration.calibration_set_id: converter}
         return converter
 
+    @property
+    def mitigation(self) -> Pipeline | None:
+        """The mitigation pipeline of ``qml.expval`` of Pauli observables, or None."""
+        return self._mitigation
+
     def session(self, *, max_time: float = 3600.0, idle_timeout: float = 300.0) -> q.Session:
         """A session: every execution inside ``with dev.session():`` (a whole training loop) goes to one long HEAppE
         job, so the loop waits in the HPC queue once (see ``docs/sessions.md``). ``session=True`` on the device does
@@ -220,7 +241,8 @@ class QaasDevice(Device):  # type: ignore[misc]
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> Any:
         """The compile pipeline: validation, decomposition and basis changes, all before any network call."""
         config = execution_config or ExecutionConfig()
-        return compile_pipeline(self.wires, config.mcm_config.mcm_method, self.name)
+        return compile_pipeline(self.wires, config.mcm_config.mcm_method, self.name,
+                                mitigation=self._mitigation is not None)  # fmt: skip
 
     def execute(
         self, circuits: QuantumScript | Sequence[QuantumScript], execution_config: ExecutionConfig | None = None
@@ -237,17 +259,29 @@ class QaasDevice(Device):  # type: ignore[misc]
         batch: tuple[Any, ...] = (circuits,) if single else tuple(circuits)
         if not batch:
             return ()
-        calibration, conversions, shots = self._convert(batch)
+        calibration, mitigated, conversions, shots = self._prepare(batch)
         self._ensure_session()
-        meta = {"framework": "pennylane", "pennylane": str(qml.__version__), "tapes": len(batch)}
+        meta: dict[str, Any] = {"framework": "pennylane", "pennylane": str(qml.__version__), "tapes": len(batch)}
+        planned = mitigated.circuits if mitigated is not None else ()
+        if planned and self._mitigation is not None:
+            meta["mitigation"] = self._mitigation.labels
         job = self.client.submit(
-            [c.circuit for c in conversions], shots, options=self._options, calibration=calibration, meta=meta
+            [*planned, *(c.circuit for _, c in conversions)],
+            shots,
+            options=self._options,
+            calibration=calibration,
+            memory=bool(conversions),
+            meta=meta,
         )
         self.last_job = job
         result = job.result(timeout=self._timeout)
-        results = tuple(
-            _one(tape, conv, result, i) for i, (tape, conv) in enumerate(zip(batch, conversions, strict=True))
-        )
+        out: dict[int, Any] = {}
+        self.last_mitigated = None
+        if mitigated is not None:
+            self.last_mitigated, out = mitigated.estimate(result, job)
+        for k, (i, conv) in enumerate(conversions):
+            out[i] = _one(batch[i], conv, result, len(planned) + k)
+        results = tuple(out[i] for i in range(len(batch)))
         if self.tracker.active:
             self.tracker.update(batches=1, jobs=1, submission_id=job.submission_id, job_shots=shots)
             self.tracker.record()
@@ -256,21 +290,31 @@ class QaasDevice(Device):  # type: ignore[misc]
                 self.tracker.record()
         return results[0] if single else results
 
-    def _convert(self, batch: Sequence[QuantumScript]) -> tuple[q.Calibration, list[Conversion], int]:
+    def _prepare(
+        self, batch: Sequence[QuantumScript]
+    ) -> tuple[q.Calibration, MitigatedBatch | None, list[tuple[int, Conversion]], int]:
+        """The calibration, the plan of the mitigated tapes, the other tapes' conversions (with their batch
+        positions) and the job's shots.
+
+        Raises:
+            QaasDeviceError: a tape without shots. LayoutError: a tape does not fit the QPU.
+        """
         for tape in batch:
             if not tape.shots:
                 raise QaasDeviceError("qaas.iqm needs shots for every tape (use qml.set_shots on the QNode)")
         calibration = self.calibration
         converter = self._converter(calibration)
-        conversions = [converter.convert(tape, f"pennylane-{i}") for i, tape in enumerate(batch)]
-        return calibration, conversions, max(tape.shots.total_shots for tape in batch)
+        mitigated = None if self._mitigation is None else MitigatedBatch(batch, converter, self._mitigation)
+        skip = set(mitigated.indices) if mitigated is not None else set()
+        conversions = [(i, converter.convert(tape, f"pennylane-{i}")) for i, tape in enumerate(batch) if i not in skip]
+        return calibration, mitigated, conversions, max(tape.shots.total_shots for tape in batch)
 
     def estimate(self, qnode: Any, *args: Any, **kwargs: Any) -> q.Estimate:
         """What one execution of ``qnode(*args, **kwargs)`` would cost, without running it: QPU seconds, expected
         success probability per tape, bytes uploaded, allocation and budget left (``qaas_core.Estimate``). The tapes
         are the ones the device would receive (``qml.workflow.construct_batch(qnode, level="device")``); pass
         ``qml.gradients.param_shift(qnode)`` to estimate a gradient's shifted tapes. ``qnode`` may also be a
-        preprocessed tape or a batch of them.
+        preprocessed tape or a batch of them. With ``mitigation=``, every circuit the pipeline adds is counted.
 
         Raises:
             QaasDeviceError: a tape without shots. LayoutError: a tape does not fit the QPU.
@@ -284,9 +328,9 @@ class QaasDevice(Device):  # type: ignore[misc]
             batch, _ = qml.workflow.construct_batch(qnode, level="device")(*args, **kwargs)
         if not batch:
             raise QaasDeviceError("nothing to estimate: the QNode produced no tapes")
-        calibration, conversions, shots = self._convert(batch)
-        return self.client.estimate([c.circuit for c in conversions], shots, options=self._options,
-                                    calibration=calibration)  # fmt: skip
+        calibration, mitigated, conversions, shots = self._prepare(batch)
+        circuits = [*(mitigated.circuits if mitigated is not None else ()), *(c.circuit for _, c in conversions)]
+        return self.client.estimate(circuits, shots, options=self._options, calibration=calibration)
 
     def compile(self, circuit: QuantumScript) -> Conversion:
         """The native circuit one preprocessed tape becomes (layout, routing, frames), without running it.

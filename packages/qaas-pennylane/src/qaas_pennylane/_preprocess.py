@@ -11,7 +11,9 @@
    work wires a decomposition allocates are placed on unused device wires.
 5. ``split_non_commuting`` (qubit-wise commuting groups share a tape) and :func:`diagonalize` (Pauli words via
    PennyLane's ``diagonalize_measurements``, other observables via their diagonalising gates and eigenvalues),
-   then ``decompose`` again for the basis-change gates.
+   then ``decompose`` again for the basis-change gates. On a device with ``mitigation=``, :func:`mitigable` tapes
+   (only expectation values of Pauli words and their sums) skip both: the core's pipeline chooses their bases
+   (:mod:`qaas_pennylane._mitigation`).
 6. ``validate_measurements`` / ``validate_observables`` (sample-based measurements of Z-basis observables), and
    ``broadcast_expand`` for parameter broadcasting.
 
@@ -32,14 +34,24 @@ from pennylane.devices.preprocess import (
     validate_measurements,
     validate_observables,
 )
-from pennylane.measurements import CountsMP, SampleMeasurement
+from pennylane.measurements import CountsMP, ExpectationMP, SampleMeasurement
 from pennylane.ops import Conditional, MidMeasure
 from pennylane.transforms import broadcast_expand, defer_measurements, diagonalize_measurements, split_non_commuting
 from pennylane.transforms.core import CompilePipeline
 
 from qaas_pennylane._errors import QaasDeviceError
 
-__all__ = ["NATIVE_GATES", "compile_pipeline", "diagonalize", "is_native", "require_shots", "validate_native_mcms"]
+__all__ = [
+    "NATIVE_GATES",
+    "compile_pipeline",
+    "diagonalize",
+    "diagonalize_unless_mitigable",
+    "is_native",
+    "mitigable",
+    "require_shots",
+    "split_unless_mitigable",
+    "validate_native_mcms",
+]
 
 NATIVE_GATES: Final = frozenset(
     {"CZ", "CNOT", "SWAP", "Barrier", "GlobalPhase", "Identity", "RX", "RY", "RZ", "PhaseShift", "U1", "U2", "U3",
@@ -171,18 +183,53 @@ diagonalize = qml.transform(_diagonalize)
 """Transform: every measurement into the computational basis (tapes must hold qubit-wise commuting groups)."""
 
 
+def mitigable(tape: Any) -> bool:
+    """Whether every measurement of ``tape`` is the expectation value of an observable with a Pauli representation
+    (what a device with ``mitigation=`` estimates through the core's pipeline)."""
+    return bool(tape.measurements) and all(
+        isinstance(mp, ExpectationMP) and mp.mv is None and mp.obs is not None and mp.obs.pauli_rep is not None
+        for mp in tape.measurements
+    )
+
+
+def _split_unless_mitigable(tape: Any) -> tuple[Sequence[Any], Callable[..., Any]]:
+    if mitigable(tape):
+        return (tape,), _postprocess_single
+    return split_non_commuting(tape, grouping_strategy="qwc")  # type: ignore[no-any-return]
+
+
+def _diagonalize_unless_mitigable(tape: Any) -> tuple[Sequence[Any], Callable[..., Any]]:
+    if mitigable(tape):
+        return (tape,), _postprocess_single
+    return _diagonalize(tape)
+
+
+split_unless_mitigable = qml.transform(_split_unless_mitigable)
+"""Transform: ``split_non_commuting`` (qubit-wise commuting groups), except for :func:`mitigable` tapes."""
+
+diagonalize_unless_mitigable = qml.transform(_diagonalize_unless_mitigable)
+"""Transform: :func:`diagonalize`, except for :func:`mitigable` tapes (the core changes their bases)."""
+
+
 def _z_basis_observable(obs: Any) -> bool:
     rep = obs.pauli_rep
     return rep is not None and all(set(word.values()) <= {"Z", "I"} for word in rep)
 
 
-def compile_pipeline(device_wires: Any, mcm_method: str | None, name: str) -> CompilePipeline:
+def _pauli_observable(obs: Any) -> bool:
+    return obs.pauli_rep is not None  # Z-basis after diagonalisation, or a mitigable tape's Pauli word or sum
+
+
+def compile_pipeline(
+    device_wires: Any, mcm_method: str | None, name: str, *, mitigation: bool = False
+) -> CompilePipeline:
     """The device's compile pipeline (see the module docstring).
 
     Args:
         device_wires: the device wires, or None for a device without fixed wires.
         mcm_method: the resolved mid-circuit measurement method (``device`` or ``deferred``).
         name: the device name for error messages.
+        mitigation: the device mitigates: :func:`mitigable` tapes keep their Pauli observables.
     """
     program = CompilePipeline()
     program.add_transform(require_shots)
@@ -203,8 +250,12 @@ def compile_pipeline(device_wires: Any, mcm_method: str | None, name: str) -> Co
     program.add_transform(decompose, **to_native)
     # work wires that decompositions allocate go onto unused device wires (reused after a reset when native MCMs run)
     program.add_transform(device_resolve_dynamic_wires, wires=device_wires, allow_resets=mcm_method != "deferred")
-    program.add_transform(split_non_commuting, grouping_strategy="qwc")
-    program.add_transform(diagonalize)
+    if mitigation:
+        program.add_transform(split_unless_mitigable)
+        program.add_transform(diagonalize_unless_mitigable)
+    else:
+        program.add_transform(split_non_commuting, grouping_strategy="qwc")
+        program.add_transform(diagonalize)
     program.add_transform(decompose, **to_native)  # the basis changes of the diagonalisation
     program.add_transform(
         validate_measurements,
@@ -212,6 +263,7 @@ def compile_pipeline(device_wires: Any, mcm_method: str | None, name: str) -> Co
         sample_measurements=lambda mp: isinstance(mp, SampleMeasurement),
         name=name,
     )
-    program.add_transform(validate_observables, stopping_condition=_z_basis_observable, name=name)
+    measurable = _pauli_observable if mitigation else _z_basis_observable
+    program.add_transform(validate_observables, stopping_condition=measurable, name=name)
     program.add_transform(broadcast_expand)
     return program
