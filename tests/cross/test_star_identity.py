@@ -8,17 +8,17 @@ The program is written in each front end's own native vocabulary, on the physica
 ========================  ==================  =========================  ===========================  ==============
 program                   Qiskit              Cirq                       PennyLane                    OpenQASM 3
 ========================  ==================  =========================  ===========================  ==============
-``x``: PRX(π/2, 0)        ``r(π/2, 0 − z)``   ``PhasedX(0)^½``           ``RX(π/2)``                  ``r(pi/2, 0)``
-``y``: PRX(π/2, π/2)      ``r(π/2, π/2 − z)`` ``PhasedX(½)^½``           ``RY(π/2)``                  ``r(pi/2, pi/2)``
-``z``: RZ(λ)              (none, see below)   ``Z^(λ/π)``                ``RZ(λ)``                    ``rz(λ)``
+``x``: PRX(π/2, 0)        ``r(π/2, 0)``       ``PhasedX(0)^½``           ``RX(π/2)``                  ``r(pi/2, 0)``
+``y``: PRX(π/2, π/2)      ``r(π/2, π/2)``     ``PhasedX(½)^½``           ``RY(π/2)``                  ``r(pi/2, pi/2)``
+``z``: RZ(λ)              ``rz(λ)``           ``Z^(λ/π)``                ``RZ(λ)``                    ``rz(λ)``
 ``cz``                    ``cz``              ``CZ``                     ``CZ``                       ``cz``
 ========================  ==================  =========================  ===========================  ==============
 
 Where a front end cannot say it the same way:
 
-* Qiskit's native gate set has no Z rotation (its transpiler folds them into the ``r`` phases), so its version
-  carries the frame itself: ``r(θ, φ − z)`` with ``z`` the Z rotations so far on that qubit — the converter then
-  wraps the phase like every other front end (``φ − z`` leaves ``(−π, π]`` here).
+* Qiskit's ``rz`` is virtual (zero duration and error in its target): its converter folds it into the frames like
+  every other front end, across the MOVE sandwiches too (the frame of a moved qubit travels into the resonator and
+  back).
 * Cirq runs its own compiler (``QaaSDevice.compile``, which places the MOVEs): it re-synthesises single-qubit gates,
   so only rotations it keeps as written are used — quarter turns. A half turn comes back as exponent −1, i.e.
   ``PRX(−π, φ)``, the same operation as PennyLane's ``PRX(π, φ)`` up to a global phase but not the same instruction.
@@ -125,12 +125,11 @@ def qiskit_native(device: str, program: str) -> q.Circuit:
     cal = calibration(device)
     index = {w: cal.qubits.index(p) for w, p in layout(device, program).items()}
     qc = QuantumCircuit(len(cal.qubits), n)
-    frame = dict.fromkeys(range(n), 0.0)
     for op in ops:
         if op[0] in ("x", "y"):
-            qc.r(PI / 2, (0.0 if op[0] == "x" else PI / 2) - frame[op[1]], index[op[1]])
+            qc.r(PI / 2, 0.0 if op[0] == "x" else PI / 2, index[op[1]])
         elif op[0] == "z":
-            frame[op[1]] += op[2]
+            qc.rz(op[2], index[op[1]])
         else:
             qc.cz(index[op[1]], index[op[2]])
     for w in range(n):

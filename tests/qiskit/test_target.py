@@ -16,7 +16,8 @@ def test_target_mirrors_the_calibration(device: str) -> None:
     target = target_from_calibration(cal)
     assert target.num_qubits == len(cal.qubits)
     assert target.dt == DT == 1e-9
-    assert {"r", "cz", "measure", "reset", "delay", "if_else"} <= set(target.operation_names)
+    assert {"u", "rz", "cz", "measure", "reset", "delay", "if_else"} <= set(target.operation_names)
+    assert "r" not in target.operation_names  # a name qiskit-experiments has no error ratio for
     couplings = {(cal.qubits[a], cal.qubits[b]) for a, b in target["cz"]}
     expected = {p for a, b in cal.coupling_graph() for p in ((a, b), (b, a))}
     assert couplings == expected
@@ -24,9 +25,13 @@ def test_target_mirrors_the_calibration(device: str) -> None:
         pair = (cal.qubits[a], cal.qubits[b])
         assert props.error == pytest.approx(cal.error("cz", pair))
         assert props.duration == pytest.approx(cal.duration("cz", pair))
-    for (i,), props in target["r"].items():
+    for (i,), props in target["u"].items():  # one PRX pulse (and a virtual Z)
         assert props.error == pytest.approx(cal.error("prx", (cal.qubits[i],)))
         assert props.duration == pytest.approx(cal.duration("prx", (cal.qubits[i],)))
+    assert set(target["rz"]) == set(target["u"])
+    for props in target["rz"].values():  # virtual: free and instantaneous
+        assert props.error == 0.0
+        assert props.duration == 0.0
     for i, name in enumerate(cal.qubits):
         assert target.qubit_properties[i].t1 == cal.metrics.t1[name]
         assert target.qubit_properties[i].t2 == cal.metrics.t2[name]
@@ -62,7 +67,7 @@ def test_transpile_and_preset_pass_manager_give_native_circuits(garnet: QaaSBack
         transpile(qc, garnet, optimization_level=level, seed_transpiler=1),
         generate_preset_pass_manager(optimization_level=level, backend=garnet, seed_transpiler=1).run(qc),
     ):
-        assert set(tq.count_ops()) <= {"r", "cz", "measure", "barrier"}
+        assert set(tq.count_ops()) <= {"u", "rz", "cz", "measure", "barrier"}
         q.validate_circuits([garnet.convert(tq)], garnet.calibration)
 
 

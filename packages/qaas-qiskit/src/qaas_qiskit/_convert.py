@@ -3,8 +3,18 @@
 One walk over ``circuit.data``; qubits map to QPU names through tables computed once per calibration; instruction
 structs are built directly. Operation by operation:
 
-* ``r(θ, φ)`` → ``prx(θ, φ)`` (same matrix: ``R(θ, φ) = RZ(φ)·RX(θ)·RZ(−φ)``), angles in radians, the phase in
-  the canonical range of every qaas front end (:func:`qaas_core.wrap_phase`, ``(−π, π]``).
+* Single-qubit gates — ``u`` and ``rz`` of the target, and ``r`` (``R(θ, φ) = RZ(φ)·RX(θ)·RZ(−φ)``, the IQM
+  ``prx(θ, φ)`` itself) — are collected per qubit until something else happens on that qubit (a two-qubit gate, a
+  measurement, a reset, a delay, a barrier, an ``if_test`` or the end), then played as **at most one** ``prx``:
+  a run with one pulse as written (``u(θ, φ, λ) = RZ(φ)·PRX(θ, π/2)·RZ(λ)``), a longer one as the single
+  ``RZ(a)·PRX(θ, φ)`` it equals (:func:`qaas_core.fuse`), a pure Z rotation (``rz``, ``u(0, φ, λ)``) as none.
+* **Virtual Z.** Z rotations are never played: each qubit carries a frame angle (a :class:`qaas_core.Frames`, the
+  one every qaas front end uses) and ``PRX(θ, φ)·RZ(λ) = RZ(λ)·PRX(θ, φ − λ)`` shifts the phase of every later
+  pulse. ``cz`` and measurements commute with the frames, ``reset`` clears them, ``move`` (in a star device's CZ
+  sandwich) exchanges the frames of qubit and resonator; what is left at the end are Z rotations just before the
+  measurements (or at the end), which change no outcome — so a pending Z before a measurement is dropped. A
+  ``cc_prx`` is shifted like any pulse and leaves the frame as it is (it commutes with the frame whether it fires
+  or not). Phases are in the canonical range of every qaas front end (:func:`qaas_core.wrap_phase`, ``(−π, π]``).
 * ``cz(a, b)`` → the device view's plan (:meth:`qaas_core.DeviceView.cz`): ``cz`` on a lattice coupling; on a star
   device, where ``a`` and ``b`` only meet through a computational resonator, the MOVE sandwich of the best route (the
   same code Cirq, PennyLane and OpenQASM 3 emit). This expansion happens here, after routing, so the transpiler never
@@ -18,9 +28,11 @@ structs are built directly. Operation by operation:
 * ``reset``, ``barrier``, ``delay`` (seconds; ``dt`` units are 1 ns) map to the same-named operations; ``id`` is
   dropped. Anything else raises :class:`qaas_core.CircuitError` naming the circuit and the Qiskit instruction index.
 
-:class:`CircuitTemplate` is the parametric fast path: the circuit is walked once with symbolic ``r`` angles, every
-angle and phase is an affine function of the circuit parameters, and the coefficients go into a core
+:class:`CircuitTemplate` is the parametric fast path: the circuit is walked once with symbolic angles, every pulse
+angle and phase is an affine function of the circuit parameters (frames included), and the coefficients go into a core
 :class:`qaas_core.Template`, which fills in all bindings at once (the rest of the instructions are shared, immutable).
+A run of several pulses that depends on parameters is fused per binding (:func:`qaas_core.fuse_arrays`):
+its angle, phase and Z rotation enter the template as three more columns, so later phases stay affine.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ from qiskit.circuit import (
 from qiskit.circuit.classical import expr
 
 import qaas_core as q
+from qaas_core import fuse, fuse_arrays, wrap_phase
 from qaas_qiskit._target import DT, NATIVE_GATES
 
 if TYPE_CHECKING:
@@ -62,6 +75,8 @@ METADATA_KEY: Final = "qiskit"
 # per second, so that decimal durations convert exactly (120 ns -> 1.2e-07 s, not 1.2000000000000002e-07)
 _PER_SECOND: Final = {"s": 1.0, "ms": 1e3, "us": 1e6, "µs": 1e6, "ns": 1e9, "ps": 1e12, "dt": round(1 / DT)}
 _NOT_NATIVE: Final = ", ".join(NATIVE_GATES)
+_PI: Final = math.pi
+_HALF_PI: Final = math.pi / 2
 _Instruction = q.Instruction
 
 
@@ -173,10 +188,21 @@ def _prx_of(matrix: NDArray[np.complex128]) -> tuple[float, float] | None:
     return 2.0 * math.atan2(s, alpha.real), cmath.phase(1j * beta)
 
 
-class _Walk:
-    """One conversion: the instructions, the symbolic slots (template mode) and the per-circuit tables."""
+def _numeric(run: Iterable[Any]) -> bool:
+    """Whether every step of a run is a number (not a parameter expression)."""
+    for step in run:
+        if type(step) is tuple:
+            if type(step[0]) is not float or type(step[1]) is not float:
+                return False
+        elif type(step) is not float:
+            return False
+    return True
 
-    __slots__ = ("circuit", "name", "out", "slots", "symbolic", "tables")
+
+class _Walk:
+    """One conversion: the instructions, the symbolic slots (template mode), frames and pending single-qubit runs."""
+
+    __slots__ = ("aux", "circuit", "frames", "fused", "name", "out", "pending", "slots", "symbolic", "tables")
 
     def __init__(self, circuit: QuantumCircuit, tables: NativeTables, name: str, *, symbolic: bool) -> None:
         self.circuit = circuit
@@ -185,9 +211,82 @@ class _Walk:
         self.symbolic = symbolic
         self.out: list[q.Instruction | None] = []
         self.slots: list[tuple[int, tuple[str], Any, Any]] = []
+        self.frames = q.Frames()
+        # Qiskit qubit -> [locus, step, step …]: the run of single-qubit gates not yet played (it starts with a pulse
+        # ``(angle, phase)``; Z rotations are bare angles, as qaas_core.fuse takes them)
+        self.pending: dict[Any, list[Any]] = {}
+        self.fused: list[list[Any]] = []  # template mode: the parametric runs of several pulses, fused per binding
+        self.aux: list[Parameter] = []  # their (θ, φ, a) as extra template parameters, three per fused run
 
     def error(self, index: int | None, reason: str) -> q.CircuitError:
         return q.CircuitError(reason, circuit=self.name, index=index)
+
+    def value(self, index: int, value: Any, params: Sequence[Any]) -> Any:
+        """A gate parameter as a float, or (template mode) as the expression it is."""
+        try:
+            return _number(value)
+        except _Symbolic:
+            if not self.symbolic:
+                raise self._unbound(index, params) from None
+            return value
+
+    def emit(self, locus: tuple[str], angle: Any, phase: Any) -> None:
+        if type(angle) is float and type(phase) is float:
+            self.out.append(_Instruction("prx", locus, {"angle": angle, "phase": phase}))
+        else:
+            self.slots.append((len(self.out), locus, angle, phase))
+            self.out.append(None)
+
+    def flush(self, run: list[Any]) -> None:
+        """Play a pending run: at most one ``prx``, and its Z rotations into the frame."""
+        locus = run[0]
+        qubit = locus[0]
+        frames = self.frames
+        end = len(run)
+        if (end == 2 or (end == 3 and type(run[2]) is not tuple)) and not self.symbolic:
+            # the common case, inlined: one pulse (an r, or a u with its Z after it); frames are floats here, and
+            # these are Frames.phase and Frames.rotate operation for operation
+            angle, phase = run[1]
+            angles = frames.angles
+            frame = angles.get(qubit)
+            if frame is not None:
+                phase = phase - frame
+            if not -_PI < phase <= _PI:
+                phase = wrap_phase(phase)
+            self.out.append(_Instruction("prx", locus, {"angle": angle, "phase": phase}))
+            if end == 3:
+                frame = angles.get(qubit, 0.0) + run[2]
+                angles[qubit] = frame if -_PI < frame <= _PI else wrap_phase(frame)
+            return
+        while type(run[end - 1]) is not tuple:
+            end -= 1
+        if end == 2:  # one pulse, played as written
+            angle, phase = run[1]
+            self.emit(locus, angle, frames.phase(qubit, phase))
+        else:
+            core = run[1:end]
+            if _numeric(core):
+                angle, phase, turn = fuse(core)
+                if angle is not None:
+                    self.emit(locus, angle, frames.phase(qubit, phase))
+                frames.rotate(qubit, turn)
+            else:  # template mode: fused per binding, its results are parameters of their own
+                k = len(self.fused)
+                angle, phase, turn = (Parameter(f"_qaas_fused_{k}_{part}") for part in ("angle", "phase", "turn"))
+                self.fused.append(core)
+                self.aux += (angle, phase, turn)
+                self.emit(locus, angle, frames.phase(qubit, phase))
+                frames.rotate(qubit, turn)
+        for turn in run[end:]:
+            frames.rotate(qubit, turn)
+
+    def settle(self, qubits: Iterable[Any]) -> None:
+        """Play the pending runs of ``qubits`` (before something that is not a single-qubit gate acts on them)."""
+        pending = self.pending
+        for qb in qubits:
+            run = pending.pop(qb, None)
+            if run is not None:
+                self.flush(run)
 
     def run(self) -> None:
         circuit = self.circuit
@@ -208,26 +307,74 @@ class _Walk:
         append = out.append
         extend = out.extend
         instruction = _Instruction
-        wrap = q.wrap_phase
+        pending = self.pending
+        frames = self.frames
+        settle = self.settle
+        flush = self.flush
+        value = self.value
+        angles = frames.angles
+        rotate = frames.rotate if self.symbolic else None  # None: float frames, rotated inline (as Frames.rotate)
+        pi, wrap = _PI, wrap_phase
         for index, ci in enumerate(circuit.data):
             name = ci.name
-            if name == "r":
-                angle, phase = ci.params
-                locus = prx_locus.get(ci.qubits)
+            if name in {"u", "r"}:
+                qargs = ci.qubits
+                locus = prx_locus.get(qargs)
                 if locus is None:
-                    raise self.error(index, self._missing("r", ci.qubits, qindex))
-                if type(angle) is not float or type(phase) is not float:
-                    try:
-                        angle, phase = _number(angle), _number(phase)
-                    except _Symbolic:
-                        if not self.symbolic:
-                            raise self._unbound(index, ci.params) from None
-                        self.slots.append((len(out), locus, angle, phase))
-                        append(None)
+                    raise self.error(index, self._missing(name, qargs, qindex))
+                params = ci.params
+                run = pending.get(qargs[0])
+                if name == "r":
+                    angle, phase = params
+                    if type(angle) is not float or type(phase) is not float:
+                        angle, phase = value(index, angle, params), value(index, phase, params)
+                    if run is None:
+                        pending[qargs[0]] = [locus, (angle, phase)]
+                    else:
+                        run.append((angle, phase))
+                    continue
+                theta, phi, lam = params
+                if type(theta) is not float or type(phi) is not float or type(lam) is not float:
+                    theta, phi, lam = (value(index, p, params) for p in params)
+                # u(θ, φ, λ) = RZ(φ)·PRX(θ, π/2)·RZ(λ): λ now, the pulse and φ pending
+                if type(theta) is float and theta == 0.0:  # a Z rotation written as u
+                    turn = phi + lam
+                    if run is not None:
+                        run.append(turn)
                         continue
-                append(instruction("prx", locus, {"angle": angle, "phase": wrap(phase)}))
+                elif run is None:
+                    pending[qargs[0]] = [locus, (theta, _HALF_PI), phi]
+                    turn = lam
+                else:
+                    run += (lam, (theta, _HALF_PI), phi)
+                    continue
+                if rotate is None:
+                    frame = angles.get(locus[0], 0.0) + turn
+                    angles[locus[0]] = frame if -pi < frame <= pi else wrap(frame)
+                else:
+                    rotate(locus[0], turn)
+            elif name == "rz":
+                qb = ci.qubits[0]
+                params = ci.params
+                turn = params[0] if type(params[0]) is float else value(index, params[0], params)
+                run = pending.get(qb)
+                if run is not None:
+                    run.append(turn)
+                elif rotate is None:
+                    component = names[qindex[qb]]
+                    frame = angles.get(component, 0.0) + turn
+                    angles[component] = frame if -pi < frame <= pi else wrap(frame)
+                else:
+                    rotate(names[qindex[qb]], turn)
             elif name == "cz":
                 key = ci.qubits
+                if pending:
+                    run = pending.pop(key[0], None)
+                    if run is not None:
+                        flush(run)
+                    run = pending.pop(key[1], None)
+                    if run is not None:
+                        flush(run)
                 sequence = cz_cache.get(key)
                 if sequence is None:
                     pair = (qindex[key[0]], qindex[key[1]])
@@ -241,10 +388,17 @@ class _Walk:
                     append(sequence[0])
                 else:
                     extend(sequence)
+                    if frames.angles:
+                        for inst in sequence:
+                            if inst.name == "move":
+                                frames.move(*inst.locus)
             elif name == "measure":
-                i = qindex[ci.qubits[0]]
+                qb = ci.qubits[0]
+                i = qindex[qb]
                 if i not in tables.measure:
                     raise self.error(index, f"measure: {names[i]} has no calibrated readout")
+                if pending:
+                    settle((qb,))
                 c = cindex[ci.clbits[0]]
                 n = writes.get(c, 0)
                 writes[c] = n + 1
@@ -252,11 +406,14 @@ class _Walk:
                 append(instruction("measure", (names[i],), {"key": f"m{c}" if n == 0 else f"m{c}_{n}"}))
             elif name == "barrier":
                 if ci.qubits:
+                    settle(ci.qubits)
                     append(instruction("barrier", tuple(names[qindex[b]] for b in ci.qubits), {}))
             elif name == "reset":
                 i = qindex[ci.qubits[0]]
                 if i not in tables.reset:
                     raise self.error(index, f"reset: not calibrated on {names[i]}")
+                settle(ci.qubits)
+                frames.reset((names[i],))
                 append(instruction("reset", (names[i],), {}))
             elif name == "delay":
                 op = ci.operation
@@ -266,8 +423,10 @@ class _Walk:
                     seconds = _seconds(op.duration, op.unit)
                 except ValueError as exc:
                     raise self.error(index, str(exc)) from None
+                settle(ci.qubits)
                 append(instruction("delay", tuple(names[qindex[b]] for b in ci.qubits), {"duration": seconds}))
             elif name == "if_else":
+                settle(ci.qubits)
                 self._if_else(index, ci, qindex, cindex, last_measure)
             elif name == "id":
                 continue
@@ -283,6 +442,9 @@ class _Walk:
                     f"operation {name!r} is not native to the QPU (native: {_NOT_NATIVE}); "
                     "run transpile(circuit, backend) first",
                 )
+        for run in pending.values():
+            self.flush(run)
+        pending.clear()
 
     def _missing(self, gate: str, qargs: Sequence[Any], qindex: Mapping[Any, int]) -> str:
         i = qindex[qargs[0]]
@@ -357,11 +519,14 @@ class _Walk:
                 continue
             if i not in self.tables.cc_prx:
                 raise self.error(index, f"cc_prx is not calibrated on {names[i]}")
+            phase = self.frames.phase(names[i], angles[1])  # shifted like any pulse; the frame stays
+            if type(phase) is not float:
+                raise _Symbolic  # template mode only (a parametric frame): converted per binding instead
             self.out.append(
                 _Instruction(
                     "cc_prx",
                     (names[i],),
-                    {"angle": angles[0], "phase": angles[1], "feedback_qubit": fq, "feedback_key": key},
+                    {"angle": angles[0], "phase": phase, "feedback_qubit": fq, "feedback_key": key},
                 )
             )
 
@@ -395,7 +560,7 @@ def convert_circuit(circuit: QuantumCircuit, tables: NativeTables, *, position: 
     return q.Circuit(walk.name, tuple(walk.out), walk.metadata())  # type: ignore[arg-type]
 
 
-def _affine(value: Any, index: Mapping[Parameter, int]) -> tuple[float, dict[int, float]]:
+def _affine(value: Any, index: Mapping[Parameter, int]) -> Affine:
     """``value`` as ``(constant, {parameter index: coefficient})`` if it is affine in the parameters, else _Symbolic."""
     if not isinstance(value, ParameterExpression) or not value.parameters:
         return _number(value), {}
@@ -412,6 +577,9 @@ def _affine(value: Any, index: Mapping[Parameter, int]) -> tuple[float, dict[int
     constant = value.bind(dict.fromkeys(value.parameters, 0.0))
     return float(constant.numeric().real), terms
 
+
+Affine = tuple[float, dict[int, float]]
+"""``(constant, {parameter index: coefficient})``, what :func:`_affine` returns."""
 
 ParameterBinding = Mapping[Parameter | ParameterVector | str, Any]
 """One binding: parameter (or its name, or a whole vector) → value (or a sequence of values, one per binding)."""
@@ -472,12 +640,17 @@ def binding_matrix(parameters: Sequence[Parameter], bindings: Sequence[Parameter
 class CircuitTemplate:
     """A parameterised native circuit, converted once and bound many times without re-transpiling.
 
-    Every ``r`` angle and phase that depends on parameters is kept as an affine function of the circuit's parameters
-    (what Qiskit's basis translation produces for rotation gates); the coefficients go into a core
-    :class:`qaas_core.Template`, which evaluates all of them for all bindings at once and rebuilds only those
-    ``prx`` instructions, with the same bits and canonical phases as binding and converting one by one. Circuits
-    whose parameters appear non-linearly or inside control flow fall back to ``assign_parameters`` and a full
-    conversion per binding (still without transpiling).
+    Every pulse angle and phase that depends on parameters is kept as an affine function of the circuit's parameters
+    (what Qiskit's basis translation produces for rotation gates; a parametric ``rz`` enters through the frame); the
+    coefficients go into a core :class:`qaas_core.Template`, which evaluates all of them for all bindings at once
+    and rebuilds only those ``prx`` instructions. A parametric run of several pulses on one qubit is fused per
+    binding and its angle, phase and Z rotation become three more template columns. The result is what binding and
+    converting one by one gives: the same instructions with the same canonical phases — bit for bit where no
+    parametric frame or fused run is involved, to rounding (``~1e-15``) where one is. The one difference: a pulse
+    that depends on the parameters is played even for a binding that makes it the identity (the instruction count
+    never depends on the values). Circuits whose parameters appear non-linearly or inside control flow (or in a
+    frame that a ``cc_prx`` reads) fall back to ``assign_parameters`` and a full conversion per binding (still
+    without transpiling).
 
     Args:
         circuit: A circuit transpiled for the backend, parameters unbound.
@@ -497,10 +670,16 @@ class CircuitTemplate:
         walk = _Walk(circuit, tables, _name(circuit, position), symbolic=True)
         try:
             walk.run()
-            index = {p: i for i, p in enumerate(self.parameters)}
+            own = {p: i for i, p in enumerate(self.parameters)}
+            index = {**own, **{p: len(own) + i for i, p in enumerate(walk.aux)}}
             slots = [
                 q.TemplateSlot(pos, locus, _affine(angle, index), _affine(phase, index))
                 for pos, locus, angle, phase in walk.slots
+            ]
+            # per fused run, its steps: (angle, phase) of a pulse, (turn, None) of a Z rotation
+            self._fused: list[list[tuple[Affine, Affine | None]]] = [
+                [(_affine(s[0], own), _affine(s[1], own)) if type(s) is tuple else (_affine(s, own), None) for s in run]
+                for run in walk.fused
             ]
         except _Symbolic:
             self.affine = False
@@ -509,7 +688,7 @@ class CircuitTemplate:
             raise walk.error(None, "the circuit has no operations")
         self._name = walk.name
         self._metadata = walk.metadata()
-        self._template = q.Template(walk.out, slots, len(self.parameters))
+        self._template = q.Template(walk.out, slots, len(index))
 
     @property
     def num_slots(self) -> int:
@@ -526,9 +705,29 @@ class CircuitTemplate:
         if not self.affine:
             with q.gc_paused():
                 return [self._fallback(row) for row in values]
+        if self._fused:
+            values = np.hstack([values, self._fused_columns(values)])
         name, metadata, circuit = self._name, self._metadata, q.Circuit
         with q.gc_paused():
             return [circuit(name, instructions, metadata) for instructions in self._template.instantiate(values)]
+
+    def _fused_columns(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Angle, phase and Z rotation of every fused run, per binding (the template's extra columns)."""
+        count = len(values)
+
+        def evaluate(form: Affine) -> NDArray[np.float64]:
+            constant, terms = form
+            out = np.full(count, constant)
+            for column, coefficient in terms.items():
+                out = out + coefficient * values[:, column]
+            return out
+
+        columns: list[NDArray[np.float64]] = []
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite bindings are reported by the template
+            for run in self._fused:
+                steps = [evaluate(a) if b is None else (evaluate(a), evaluate(b)) for a, b in run]
+                columns += fuse_arrays(steps, count)
+        return np.column_stack(columns)
 
     def bind(self, bindings: Sequence[ParameterBinding]) -> list[q.Circuit]:
         """Circuits for each binding (see :func:`binding_matrix` for the accepted forms).

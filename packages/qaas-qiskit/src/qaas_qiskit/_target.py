@@ -7,11 +7,22 @@ coupling of the view's routing graph, with the error and duration of the MOVE–
 it, and the conversion (:mod:`qaas_qiskit._convert`) expands it into that sequence. So users never write MOVE, and
 any Qiskit pass manager routes for star devices without a plugin.
 
-Native instructions: ``r`` (:class:`~qiskit.circuit.library.RGate` ``R(θ, φ)`` ≡ IQM ``prx(θ, φ)``), ``cz`` on
-the couplings (both directions), ``measure`` and ``reset`` where calibrated, ``delay`` on every qubit, and the
-``if_else`` control flow when ``cc_prx`` is calibrated (``if_test`` on one measured bit → ``cc_prx``).
-Durations are seconds, errors are ``1 - fidelity``; ``dt`` is 1 ns, which is also how ``delay(…, unit="dt")``
-is converted.
+Native instructions:
+
+* ``u`` (:class:`~qiskit.circuit.library.UGate`): any single-qubit gate, which the QPU plays as **one** PRX pulse
+  followed by a virtual Z (``U(θ, φ, λ) = RZ(φ)·PRX(θ, π/2)·RZ(λ)`` up to a global phase), so it carries the
+  calibrated ``prx`` error and duration;
+* ``rz`` (:class:`~qiskit.circuit.library.RZGate`): a *virtual* Z rotation — zero duration, zero error — that the
+  conversion folds into the phases of the later pulses (:class:`qaas_core.Frames`, as for every qaas front end);
+* ``cz`` on the couplings (both directions), ``measure`` and ``reset`` where calibrated, ``delay`` on every qubit,
+  and the ``if_else`` control flow when ``cc_prx`` is calibrated (``if_test`` on one measured bit → ``cc_prx``).
+
+So the transpiler compiles every run of single-qubit gates between two-qubit gates to at most one ``u`` (plus
+``rz``), and prices it as the one pulse it is. ``u`` rather than Qiskit's ``r`` (:class:`~qiskit.circuit.library.RGate`
+``R(θ, φ)`` ≡ IQM ``prx(θ, φ)``, which :meth:`QaaSBackend.run` still accepts as written) because ``u`` is a name
+Qiskit's tools already know: qiskit-experiments' randomized benchmarking looks up a default error ratio per basis
+gate name, and has none for ``r``. Durations are seconds, errors are ``1 - fidelity``; ``dt`` is 1 ns, which is
+also how ``delay(…, unit="dt")`` is converted.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from __future__ import annotations
 from typing import Final
 
 from qiskit.circuit import Delay, IfElseOp, Measure, Parameter, Reset
-from qiskit.circuit.library import CZGate, RGate
+from qiskit.circuit.library import CZGate, RZGate, UGate
 from qiskit.providers import QubitProperties
 from qiskit.transpiler import InstructionProperties, Target
 
@@ -30,8 +41,9 @@ __all__ = ["DT", "NATIVE_GATES", "target_from_calibration"]
 DT: Final = 1e-9
 """The backend's ``dt`` in seconds: the unit of ``delay(..., unit="dt")`` and of scheduled durations."""
 
-NATIVE_GATES: Final = ("r", "cz", "measure", "reset", "delay", "barrier", "if_else")
-"""Operation names a circuit may contain when it is handed to :meth:`QaaSBackend.run`."""
+NATIVE_GATES: Final = ("u", "rz", "r", "cz", "measure", "reset", "delay", "barrier", "if_else")
+"""Operation names a circuit may contain when it is handed to :meth:`QaaSBackend.run` (``r`` is not in the target
+but is accepted: it is the PRX pulse itself)."""
 
 
 def _properties(calibration: q.Calibration, gate: str, locus: tuple[str, ...]) -> InstructionProperties | None:
@@ -74,9 +86,11 @@ def target_from_calibration(calibration: q.Calibration, *, description: str | No
     )
     prx = view.calibrated("prx")
     target.add_instruction(
-        RGate(Parameter("θ"), Parameter("φ")),
+        UGate(Parameter("θ"), Parameter("φ"), Parameter("λ")),
         {(index[name],): _properties(calibration, "prx", (name,)) for name in prx},
     )
+    virtual = {(index[name],): InstructionProperties(duration=0.0, error=0.0) for name in prx}
+    target.add_instruction(RZGate(Parameter("λ")), virtual)
     couplings: dict[tuple[int, ...], InstructionProperties | None] = {}
     for a, b in view.couplings:  # a virtual cz is priced as its MOVE sandwich (Calibration asks the view)
         props = _properties(calibration, "cz", (a, b))
