@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import Parameter
-from qiskit.primitives import PrimitiveResult
+from qiskit.primitives import BackendSamplerV2, PrimitiveResult
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import SparsePauliOp
 
 import qaas_core as q
 from qaas_core.mitigation import Exponential, Fold, Linear, Pipeline, ReadoutMitigation, Twirl, run_mitigated
-from qaas_qiskit import EstimatorOptions, QaaSBackend, QaaSEstimator, QaaSProvider
+from qaas_qiskit import EstimatorOptions, QaaSBackend, QaaSEstimator, QaaSProvider, readout_mitigated
 from tests.mitigation.helpers import _ANSATZ, CHAIN4, CHAIN5, ISING, ghz, ising_ansatz
 from tests.mitigation.statevector import expectation
 
@@ -197,3 +197,28 @@ def test_readout_only_and_explicit_pipeline(backend: QaaSBackend) -> None:
     qubits = sorted(names.index(c) for c in CHAIN5)
     assert pub.metadata["mitigation"] == {"stages": pipeline.labels, "circuits": 4, "qubits": qubits}
     assert abs(float(pub.data.evs) - 1.0) < abs(float(data.evs) - 1.0)
+
+
+def test_readout_mitigated_sampler_distribution(backend: QaaSBackend) -> None:
+    """BackendSamplerV2 counts of a GHZ-3 register through the core's readout inverse: closer to ½|000⟩⟨000| +
+    ½|111⟩⟨111| than the raw frequencies (total variation distance), in Qiskit's bitstring order."""
+    qc = QuantumCircuit(3, 3)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.cx(1, 2)
+    qc.measure([0, 1, 2], [2, 0, 1])  # clbits permuted: the helper follows each clbit to its qubit
+    isa = transpile(qc, backend, seed_transpiler=1)
+    shots = 4000
+    counts = BackendSamplerV2(backend=backend).run([isa], shots=shots).result()[0].data.c
+    mitigated = readout_mitigated(counts, isa, backend)
+    ideal = {"000": 0.5, "111": 0.5}
+
+    def distance(p: dict[str, float]) -> float:
+        return 0.5 * sum(abs(p.get(k, 0.0) - ideal.get(k, 0.0)) for k in {*p, *ideal})
+
+    raw = {k: v / shots for k, v in counts.get_counts().items()}
+    assert math.isclose(sum(mitigated.values()), 1.0) and min(mitigated.values()) > 0
+    assert distance(mitigated) < distance(raw) / 2, (distance(mitigated), distance(raw))
+    assert readout_mitigated(counts.get_counts(), isa, backend, register="c") == mitigated
+    with pytest.raises(q.ValidationError, match="no classical register"):
+        readout_mitigated(counts, isa, backend, register="meas")

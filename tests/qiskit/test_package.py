@@ -39,6 +39,7 @@ def test_public_surface() -> None:
         "QaaSPrimitiveJob",
         "QaaSProvider",
         "__version__",
+        "readout_mitigated",
         "target_from_calibration",
         "versions",
     ]

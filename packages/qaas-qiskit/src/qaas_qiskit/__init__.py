@@ -16,7 +16,7 @@ Example (on the embedded emulator; ``QaaSProvider(project=..., resource=...)`` f
 ``BackendSamplerV2(backend=backend)`` and ``BackendEstimatorV2(backend=backend)`` work on it: results carry counts
 and per-shot memory in the format of Qiskit's own simulators. :class:`QaaSEstimator` is an ``EstimatorV2`` with the
 core's error mitigation (``options={"resilience_level": 2}`` or ``{"pipeline": Pipeline(...)}``), every pub in one
-job.
+job; :func:`readout_mitigated` turns a sampled register's counts into a readout-mitigated distribution.
 
 Errors are those of ``qaas_core`` (one tree, rooted at :class:`qaas_core.QaasError`)::
 
@@ -44,6 +44,7 @@ from qaas_qiskit._job import QaaSJob
 from qaas_qiskit._options import OPTION_NAMES
 from qaas_qiskit._primitive_job import QaaSPrimitiveJob
 from qaas_qiskit._provider import QaaSProvider
+from qaas_qiskit._readout import readout_mitigated
 from qaas_qiskit._target import DT, NATIVE_GATES, target_from_calibration
 
 __version__ = "0.1.0"
@@ -61,6 +62,7 @@ __all__ = [
     "QaaSPrimitiveJob",
     "QaaSProvider",
     "__version__",
+    "readout_mitigated",
     "target_from_calibration",
     "versions",
 ]
