@@ -164,11 +164,12 @@ def test_classical_control_becomes_cc_prx_fed_by_the_latest_measurement() -> Non
         (cirq.Circuit(cirq.Z(QB1) ** sympy.Symbol("phi")), "unresolved parameter.*phi"),
         (cirq.Circuit(cirq.X(QB2).with_classical_controls("k")), "no earlier measurement"),
         (cirq.Circuit(cirq.measure(QB1, QB3, key="k"), cirq.X(QB2).with_classical_controls("k")), "single-qubit"),
-        (cirq.Circuit(cirq.measure(QB1, key="k"), cirq.Z(QB2).with_classical_controls("k")), "X, Y and PhasedX"),
+        (cirq.Circuit(cirq.measure(QB1, key="k"), cirq.CZ(QB2, QB3).with_classical_controls("k")), "single-qubit"),
         (
             cirq.Circuit(
                 cirq.measure(QB1, key="k"),
-                cirq.X(QB2).with_classical_controls(cirq.SympyCondition(sympy.Eq(sympy.Symbol("k"), 1))),
+                cirq.measure(QB3, key="j"),
+                cirq.X(QB2).with_classical_controls(cirq.SympyCondition(sympy.Symbol("k") > sympy.Symbol("j"))),
             ),
             "one condition",
         ),

@@ -73,7 +73,7 @@ def test_native_operations_validate(op: cirq.Operation) -> None:
         (GARNET, cirq.X(cirq.NamedQubit("QB21")), "not a component of this device"),
         (GARNET, MoveGate()(QB[1], QB[2]), "move is not calibrated"),
         (DENEB, cirq.CZ(QB[1], QB[2]), "cz is not calibrated"),
-        (GARNET, cirq.H(QB[2]).with_classical_controls("k"), "X, Y and PhasedX"),
+        (GARNET, cirq.CZ(QB[1], QB[2]).with_classical_controls("k"), "single-qubit gates"),
     ],
 )
 def test_invalid_operations_raise_value_errors_from_the_qaas_tree(

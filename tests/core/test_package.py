@@ -12,6 +12,7 @@ EXPECTED = {
     "conditioned",
     "fuse",
     "fuse_arrays",
+    "fuse_matrix",
     "route",
     "BudgetExceededError",
     "Estimate",

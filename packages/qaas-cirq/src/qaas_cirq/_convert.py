@@ -465,14 +465,7 @@ def _other_operation(
             moment=mi,
             operation=op,
         )
-    conditions = tuple(op.classical_controls)
-    if len(conditions) != 1 or type(conditions[0]) is not cirq.KeyCondition or conditions[0].index != -1:
-        raise ConversionError(
-            "cc_prx supports one condition: the latest measurement of a key (cirq.KeyCondition)",
-            moment=mi,
-            operation=op,
-        )
-    key = str(conditions[0].key)
+    key, on0, on1 = _condition(op, mi)
     measured = latest.get(key)
     if measured is None:
         raise ConversionError(f"the condition reads key {key!r}, which no earlier measurement sets", moment=mi,
@@ -487,16 +480,14 @@ def _other_operation(
     sub = op.without_classical_controls()
     gate = sub.gate
     kind = _kind(gate) if gate is not None else _UNSUPPORTED
-    if kind not in (_X, _Y, _PHX, _PHXZ):
-        raise ConversionError(
-            "only X, Y and PhasedX rotations can be classically controlled (cc_prx)", moment=mi, operation=op
-        )
-    name = component_name(sub.qubits[0])
+    name = component_name(sub.qubits[0]) if len(sub.qubits) == 1 else ""
+    prx_type = kind in (_X, _Y, _PHX) or (kind == _PHXZ and _no_z(gate, symbolic, mi, op))
+    if not (on0 or on1):
+        return
+    if on0 or not prx_type:  # any single-qubit unitary, and conditions on 0: the core's conditioned construction
+        _conditioned_unitary(sub, name, on0, on1, items, frames, (index, wire, mlocus), mi)
+        return
     if kind == _PHXZ:
-        z = _slow_value(gate.z_exponent, "z exponent", symbolic, mi, op)  # type: ignore[union-attr]
-        if isinstance(z, Affine) or abs(math.remainder(z, 2.0)) > 1e-12:
-            raise ConversionError("a classically controlled PhasedXZ must have z = 0 (a Z cannot be conditional)",
-                                  moment=mi, operation=op)  # fmt: skip
         angle = _slow_value(gate.x_exponent, "x exponent", symbolic, mi, op) * _PI  # type: ignore[union-attr]
         phase: Value = _slow_value(gate.axis_phase_exponent, "axis phase exponent", symbolic, mi, op) * _PI  # type: ignore[union-attr]
     else:
@@ -518,6 +509,66 @@ def _other_operation(
         items.append(Slot("cc_prx", (name,), angle, phase, extra))
 
 
+def _no_z(gate: Any, symbolic: bool, mi: int, op: cirq.Operation) -> bool:
+    """Whether a PhasedXZ has no Z part (z = 0 mod 2), so it is one PRX; a symbolic z is refused by name."""
+    z = _slow_value(gate.z_exponent, "z exponent", symbolic, mi, op)
+    if isinstance(z, Affine):
+        raise ConversionError("a classically controlled PhasedXZ with a symbolic z cannot be played (the Z part of a "
+                              "conditional needs its value); resolve it first", moment=mi, operation=op)  # fmt: skip
+    return abs(math.remainder(z, 2.0)) <= 1e-12
+
+
+def _condition(op: cirq.ClassicallyControlledOperation, mi: int) -> tuple[str, bool, bool]:
+    """The measurement key a condition reads and whether the operation runs when its bit is 0 and when it is 1.
+
+    One condition on one key: ``cirq.KeyCondition`` (the latest measurement) or a ``cirq.SympyCondition`` in that
+    one key's value (``m == 0``, ``Not(m)`` …), evaluated at 0 and 1.
+    """
+    conditions = tuple(op.classical_controls)
+    condition = conditions[0] if len(conditions) == 1 else None
+    if type(condition) is cirq.KeyCondition and condition.index == -1:
+        return str(condition.key), False, True
+    if type(condition) is cirq.SympyCondition and len(condition.keys) == 1:
+        (key,) = condition.keys
+        symbols = condition.expr.free_symbols
+        if len(symbols) == 1:
+            (symbol,) = symbols
+            try:
+                on0, on1 = (bool(condition.expr.subs(symbol, v)) for v in (0, 1))
+            except TypeError:
+                pass
+            else:
+                return str(key), on0, on1
+    raise ConversionError("a classically controlled operation needs one condition on one single-qubit measurement "
+                          "(cirq.KeyCondition, or a SympyCondition in that key alone): the QPU branches on one bit",
+                          moment=mi, operation=op)  # fmt: skip
+
+
+def _conditioned_unitary(
+    sub: cirq.Operation, name: str, on0: bool, on1: bool, items: list[q.Instruction | Slot], frames: q.Frames,
+    measured: tuple[int, str, tuple[str, ...]], mi: int,
+) -> None:  # fmt: skip
+    """A single-qubit unitary played when the bit is 1, when it is 0 (played, then undone on 1) or always."""
+    if len(sub.qubits) != 1 or not cirq.has_unitary(sub) or cirq.is_parameterized(sub):
+        raise ConversionError("only single-qubit gates with a fixed unitary can be classically controlled: the QPU "
+                              "conditions single-qubit pulses", moment=mi, operation=sub)  # fmt: skip
+    theta, phase, z = q.fuse_matrix(cirq.unitary(sub).tolist())
+    run: list[tuple[float, float] | float] = ([] if theta is None else [(theta, phase)]) + [z]
+    if on0:  # always ...
+        if theta is not None:
+            items.append(_Instruction("prx", (name,), {"angle": theta, "phase": frames.phase(name, phase)}))
+        frames.rotate(name, z)
+        if on1:
+            return
+        run = [(-theta, phase)] if theta is not None else []
+        run = [-z, *run]  # ... and undone when the bit is 1: the inverse, latest step first
+    index, wire, mlocus = measured
+    measure = items[index]
+    if isinstance(measure, q.Instruction) and "feedback_key" not in measure.args:
+        items[index] = _Instruction("measure", measure.locus, {"key": wire, "feedback_key": wire})
+    items.extend(q.conditioned(name, run, frames, feedback_qubit=mlocus[0], feedback_key=wire))
+
+
 _OPERATION_NAMES: Final = {
     _X: "prx", _Y: "prx", _PHX: "prx", _PHXZ: "prx", _Z: "", _CZ: "cz", _MEASURE: "measure", _RESET: "reset",
     _MOVE: "move", _WAIT: "delay", _SKIP: "",
@@ -533,10 +584,10 @@ def native_operation(op: cirq.Operation) -> str:
     gate = op.gate
     if gate is None:
         if isinstance(op, cirq.ClassicallyControlledOperation):
-            sub = op.without_classical_controls().gate
-            if sub is not None and _kind(sub) in (_X, _Y, _PHX, _PHXZ):
+            sub = op.without_classical_controls()
+            if len(sub.qubits) == 1 and (cirq.has_unitary(sub) or _kind(sub.gate) in (_X, _Y, _PHX, _PHXZ)):
                 return "cc_prx"
-            raise ConversionError("only X, Y and PhasedX rotations can be classically controlled (cc_prx)",
+            raise ConversionError("only single-qubit gates can be classically controlled (cc_prx)",
                                   operation=op)  # fmt: skip
         if isinstance(op, cirq.CircuitOperation):
             raise ConversionError("subcircuits must be unrolled (cirq.unroll_circuit_op)", operation=op)

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from qaas_core._client import PresubmitReport, QaasClient, StaleCalibrationWarning
     from qaas_core._config import Settings, load_settings
     from qaas_core._estimate import Estimate, QPUTimeModel
-    from qaas_core._fuse import conditioned, fuse, fuse_arrays
+    from qaas_core._fuse import conditioned, fuse, fuse_arrays, fuse_matrix
     from qaas_core._job import AsyncJob, Job, ProgressEvent
     from qaas_core._ledger import JobNotFoundError, Ledger, LedgerEntry
     from qaas_core._route import Routed, route
@@ -88,6 +88,7 @@ _LAZY = {
     "conditioned": "_fuse",
     "fuse": "_fuse",
     "fuse_arrays": "_fuse",
+    "fuse_matrix": "_fuse",
     "route": "_route",
     "QPUTimeModel": "_estimate",
     "Job": "_job",
@@ -195,6 +196,7 @@ __all__ = [
     "encode_run_request",
     "fuse",
     "fuse_arrays",
+    "fuse_matrix",
     "gc_paused",
     "load_profile",
     "load_settings",

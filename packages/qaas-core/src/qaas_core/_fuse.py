@@ -19,6 +19,7 @@ builds its classically controlled single-qubit gates with it.
 
 from __future__ import annotations
 
+import cmath
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -31,7 +32,7 @@ from qaas_core._frames import Frames, wrap_phase
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["Item", "conditioned", "fuse", "fuse_arrays", "inverse"]
+__all__ = ["Item", "conditioned", "fuse", "fuse_arrays", "fuse_matrix", "inverse"]
 
 Item: TypeAlias = "tuple[float, float] | float"
 """One step of a run: a pulse ``(angle, phase)`` or a Z rotation ``λ`` (radians)."""
@@ -60,11 +61,32 @@ def fuse(run: Sequence[Item]) -> tuple[float | None, float, float]:
         else:
             c, s = cos(item / 2), sin(item / 2)  # type: ignore[operator]
             w, x, y, z = c * w - s * z, c * x - s * y, c * y + s * x, c * z + s * w
+    return _angles(w, x, y, z)
+
+
+def _angles(w: float, x: float, y: float, z: float) -> tuple[float | None, float, float]:
     along, across = math.hypot(w, z), math.hypot(x, y)
     half = math.atan2(z, w) if along >= _HALF_TURN else 0.0
     if across < _HALF_TURN:
         return None, 0.0, 2.0 * half
     return 2.0 * math.atan2(across, along), math.atan2(y, x) - half, 2.0 * half
+
+
+def fuse_matrix(matrix: Sequence[Sequence[complex]]) -> tuple[float | None, float, float]:
+    """:func:`fuse` of a single-qubit unitary given as a 2×2 matrix (rows): ``(θ, φ, a)`` with
+    ``matrix ∝ RZ(a)·PRX(θ, φ)``. The matrix is scaled into SU(2) first (``w·I − i(x·X + y·Y + z·Z)``); the sign
+    that scaling leaves free changes ``a`` by 2π only.
+
+    Raises:
+        ValueError: the matrix is not 2×2 or is singular.
+    """
+    (m00, m01), (m10, m11) = ((complex(v) for v in row) for row in matrix)
+    det = m00 * m11 - m01 * m10
+    if abs(det) < 1e-12:
+        raise ValueError("a singular matrix is not a unitary")
+    root = cmath.sqrt(det)
+    m00, m10 = m00 / root, m10 / root
+    return _angles(m00.real, -m10.imag, m10.real, -m00.imag)
 
 
 Arrays: TypeAlias = "tuple[NDArray[np.float64], NDArray[np.float64]] | NDArray[np.float64]"
