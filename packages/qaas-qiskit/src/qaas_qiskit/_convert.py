@@ -23,8 +23,10 @@ structs are built directly. Operation by operation:
   clbit); the clbit index is the position in ``circuit.clbits``, so keys alone map results back to clbits (the
   last write wins, unmeasured clbits read 0). Register layout goes into the circuit metadata under ``"qiskit"``
   (it travels with the request and is kept in the ledger, so a new process can rebuild the registers).
-* ``if_test`` on one measured clbit (``== 1``) whose body holds only single-qubit gates that reduce to one PRX per
-  qubit → the feeding ``measure`` gets a ``feedback_key`` and each qubit gets a ``cc_prx``.
+* ``if_test`` / ``if_else`` on one measured clbit (``(clbit, 0|1)``, ``expr.lift(clbit)``, ``expr.logic_not``,
+  ``expr.equal`` / ``not_equal`` with a constant) around single-qubit gates of any kind: the branch taken on 0 is
+  played, then per qubit what turns it into the other branch as ``cc_prx`` pulses (:func:`qaas_core.conditioned`:
+  a pulse, and a pair of π pulses for a Z part); the feeding ``measure`` gets a ``feedback_key``.
 * ``reset``, ``barrier``, ``delay`` (seconds; ``dt`` units are 1 ns) map to the same-named operations; ``id`` is
   dropped. Anything else raises :class:`qaas_core.CircuitError` naming the circuit and the Qiskit instruction index.
 
@@ -37,7 +39,6 @@ its angle, phase and Z rotation enter the template as three more columns, so lat
 
 from __future__ import annotations
 
-import cmath
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -155,37 +156,35 @@ def _seconds(duration: Any, unit: str) -> float:
     return seconds
 
 
-def _condition_clbit(condition: Any, clbit_index: Mapping[Clbit, int]) -> int | None:
-    """The clbit of an ``if_test`` condition that means "this bit is 1", or None for anything else."""
+def _condition(condition: Any, clbit_index: Mapping[Clbit, int]) -> tuple[int, int] | None:
+    """``(clbit, value)`` of an ``if_test`` condition that tests one clbit for ``value`` (0 or 1), or None.
+
+    Accepted: ``(clbit, 0|1|False|True)``, ``(creg, 0|1)`` on a one-bit register, ``expr.lift(clbit)``,
+    ``expr.logic_not(clbit)`` / ``expr.bit_not``, and ``expr.equal`` / ``expr.not_equal`` of a clbit and a constant.
+    """
     if isinstance(condition, tuple) and len(condition) == 2:
         target, value = condition
-        if isinstance(target, Clbit) and value in (1, True):
-            return clbit_index.get(target)
-        if isinstance(target, ClassicalRegister) and target.size == 1 and value == 1:
-            return clbit_index.get(target[0])
+        if isinstance(target, ClassicalRegister) and target.size == 1:
+            target = target[0]
+        if isinstance(target, Clbit) and value in (0, 1) and target in clbit_index:
+            return clbit_index[target], int(value)
         return None
-    if isinstance(condition, expr.Var) and isinstance(condition.var, Clbit):
-        return clbit_index.get(condition.var)
+    if isinstance(condition, expr.Var) and isinstance(condition.var, Clbit) and condition.var in clbit_index:
+        return clbit_index[condition.var], 1
+    if isinstance(condition, expr.Unary) and condition.op in (expr.Unary.Op.LOGIC_NOT, expr.Unary.Op.BIT_NOT):
+        inner = _condition(condition.operand, clbit_index)
+        return None if inner is None else (inner[0], 1 - inner[1])
+    if isinstance(condition, expr.Cast):
+        return _condition(condition.operand, clbit_index)
+    if isinstance(condition, expr.Binary) and condition.op in (expr.Binary.Op.EQUAL, expr.Binary.Op.NOT_EQUAL):
+        for bit, const in ((condition.left, condition.right), (condition.right, condition.left)):
+            if isinstance(const, expr.Value) and const.value in (0, 1, False, True):
+                inner = _condition(bit, clbit_index)
+                if inner is not None:
+                    clbit, value = inner
+                    match = value if int(const.value) == 1 else 1 - value
+                    return clbit, match if condition.op == expr.Binary.Op.EQUAL else 1 - match
     return None
-
-
-def _prx_of(matrix: NDArray[np.complex128]) -> tuple[float, float] | None:
-    """``(θ, φ)`` with ``matrix ∝ PRX(θ, φ)`` (``θ`` in ``[0, π]``); ``(0, 0)`` for the identity; None if no PRX fits.
-
-    ``PRX(θ, φ) = [[c, -i e^{-iφ} s], [-i e^{iφ} s, c]]`` with ``c = cos(θ/2)``, ``s = sin(θ/2)``: up to a global
-    phase, a single-qubit unitary is a PRX exactly when its two diagonal entries are equal.
-    """
-    u00, u01, u10, u11 = complex(matrix[0, 0]), complex(matrix[0, 1]), complex(matrix[1, 0]), complex(matrix[1, 1])
-    if abs(u00 - u11) > 1e-8:
-        return None
-    g = cmath.sqrt(u00 * u11 - u01 * u10)
-    alpha, beta = u00 / g, u10 / g
-    if alpha.real < 0:
-        alpha, beta = -alpha, -beta
-    s = abs(beta)
-    if s < 1e-12:
-        return (0.0, 0.0)
-    return 2.0 * math.atan2(s, alpha.real), cmath.phase(1j * beta)
 
 
 def _numeric(run: Iterable[Any]) -> bool:
@@ -433,8 +432,8 @@ class _Walk:
             elif ci.is_control_flow():
                 raise self.error(
                     index,
-                    f"control flow {name!r} is not supported; the QPU runs only if_test on one measured clbit "
-                    "(== 1) around single-qubit rotations (cc_prx)",
+                    f"control flow {name!r} is not supported; the QPU runs only if_test / if_else on one measured "
+                    "clbit around single-qubit gates (cc_prx)",
                 )
             else:
                 raise self.error(
@@ -466,37 +465,61 @@ class _Walk:
         cindex: Mapping[Clbit, int],
         last_measure: dict[int, int],
     ) -> None:
+        """``if_test`` on one measured clbit: the branch taken on 0 is played, then, per qubit, what turns it into
+        the branch taken on 1 as ``cc_prx`` pulses (:func:`qaas_core.conditioned`, Z parts included)."""
         names = self.tables.names
         op = ci.operation
-        clbit = _condition_clbit(op.condition, cindex)
-        if clbit is None:
+        found = _condition(op.condition, cindex)
+        if found is None:
             raise self.error(
                 index,
-                f"if_test condition {op.condition!r} is not supported: the QPU branches only on one measured clbit "
-                "being 1 (if_test((clbit, 1)))",
+                f"if_test condition {op.condition!r} is not supported: the QPU branches on one measured clbit "
+                "(clbit, clbit == 0 or 1, ~clbit)",
             )
-        true_body, false_body = op.blocks[0], (op.blocks[1] if len(op.blocks) > 1 else None)
-        if false_body is not None and any(b.name not in ("barrier", "id") for b in false_body.data):
-            raise self.error(index, "if_test with an else branch is not supported (cc_prx acts only when the bit is 1)")
+        clbit, value = found
         position = last_measure.get(clbit)
         if position is None:
             raise self.error(index, f"if_test on clbit {clbit}, which is not measured before it")
+        on1 = self._body(index, op.blocks[0], ci, qindex)
+        on0 = self._body(index, op.blocks[1], ci, qindex) if len(op.blocks) > 1 and op.blocks[1] is not None else {}
+        if value == 0:
+            on0, on1 = on1, on0
         feeding = self.out[position]
         assert feeding is not None
         key = feeding.args["key"]
-        fq = feeding.locus[0]
-        if "feedback_key" not in feeding.args:
+        pulses: list[q.Instruction] = []
+        for i, matrix in on0.items():  # the 0 branch always ...
+            theta, phase, turn = q.fuse_matrix(matrix.tolist())
+            if theta is not None:
+                self.emit((names[i],), theta, self.frames.phase(names[i], phase))
+            self.frames.rotate(names[i], turn)
+        identity = np.eye(2, dtype=complex)
+        for i in dict.fromkeys([*on1, *on0]):  # ... then, on 1, the 1 branch after undoing it
+            change = on1.get(i, identity) @ on0.get(i, identity).conj().T
+            theta, phase, turn = q.fuse_matrix(change.tolist())
+            run: list[Any] = [(theta, phase)] if theta is not None else []
+            played = q.conditioned(names[i], [*run, turn], self.frames, feedback_qubit=feeding.locus[0],
+                                   feedback_key=key)  # fmt: skip
+            if played and i not in self.tables.cc_prx:
+                raise self.error(index, f"cc_prx is not calibrated on {names[i]}")
+            pulses.extend(played)
+        if any(type(p.args["phase"]) is not float for p in pulses):
+            raise _Symbolic  # template mode only (a parametric frame): converted per binding instead
+        if pulses and "feedback_key" not in feeding.args:
             self.out[position] = _Instruction("measure", feeding.locus, {"key": key, "feedback_key": key})
-        outer = {inner: qindex[o] for inner, o in zip(true_body.qubits, ci.qubits, strict=True)}
+        self.out.extend(pulses)
+
+    def _body(self, index: int, block: QuantumCircuit, ci: Any, qindex: Mapping[Any, int]) -> dict[int, Any]:
+        """Qubit index -> the product of one branch's single-qubit gates on it (numbers only)."""
+        outer = {inner: qindex[o] for inner, o in zip(block.qubits, ci.qubits, strict=True)}
         products: dict[int, NDArray[np.complex128]] = {}
-        for inner in true_body.data:
+        for inner in block.data:
             if inner.name in ("barrier", "id"):
                 continue
             if len(inner.qubits) != 1 or inner.clbits or inner.is_control_flow() or inner.name in ("measure", "reset"):
                 raise self.error(
                     index,
-                    f"if_test body holds {inner.name!r}; only single-qubit gates that reduce to one PRX per qubit "
-                    "can be conditioned (cc_prx)",
+                    f"if_test body holds {inner.name!r}; the QPU conditions single-qubit gates only (cc_prx)",
                 )
             if any(isinstance(p, ParameterExpression) and p.parameters for p in inner.params):
                 if self.symbolic:
@@ -507,28 +530,7 @@ class _Walk:
                 raise self.error(index, f"if_test body gate {inner.name!r} has no matrix")
             i = outer[inner.qubits[0]]
             products[i] = matrix @ products[i] if i in products else np.asarray(matrix, dtype=complex)
-        for i, matrix in products.items():
-            angles = _prx_of(matrix)
-            if angles is None:
-                raise self.error(
-                    index,
-                    f"if_test body on {names[i]} is not a PRX rotation (it has a Z component); the QPU can only "
-                    "condition PRX (cc_prx)",
-                )
-            if angles == (0.0, 0.0):
-                continue
-            if i not in self.tables.cc_prx:
-                raise self.error(index, f"cc_prx is not calibrated on {names[i]}")
-            phase = self.frames.phase(names[i], angles[1])  # shifted like any pulse; the frame stays
-            if type(phase) is not float:
-                raise _Symbolic  # template mode only (a parametric frame): converted per binding instead
-            self.out.append(
-                _Instruction(
-                    "cc_prx",
-                    (names[i],),
-                    {"angle": angles[0], "phase": phase, "feedback_qubit": fq, "feedback_key": key},
-                )
-            )
+        return products
 
     def metadata(self) -> dict[str, Any]:
         return {METADATA_KEY: circuit_header(self.circuit)}
