@@ -46,6 +46,7 @@ __all__ = [
     "move",
     "prx",
     "reset",
+    "terminal_start",
     "validate_circuits",
 ]
 
@@ -304,6 +305,24 @@ def _fast_ok(inst: Instruction) -> bool:
             and locus[1].isascii()
         )
     return False
+
+
+def terminal_start(circuit: Circuit) -> int:
+    """Index from which only final measurements (no component measured twice), barriers and delays follow: the
+    readout the simulator samples at once and the part of a circuit that mitigation stages leave alone."""
+    instructions = circuit.instructions
+    start = len(instructions)
+    seen: set[str] = set()
+    for i in range(len(instructions) - 1, -1, -1):
+        inst = instructions[i]
+        if inst.name in ("barrier", "delay"):
+            start = i
+            continue
+        if inst.name != "measure" or seen.intersection(inst.locus):
+            break
+        seen.update(inst.locus)
+        start = i
+    return start
 
 
 def check_circuit(circuit: Circuit, *, position: int | None = None) -> None:

@@ -40,7 +40,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from qaas_core._calibration import Calibration
-from qaas_core._circuit import Circuit, Instruction
+from qaas_core._circuit import Circuit, Instruction, terminal_start
 from qaas_core._errors import ValidationError
 from qaas_core._schedule import schedule
 
@@ -320,7 +320,7 @@ class Simulator:
         else:
             first, psi = start[0], start[1].copy()
         branches = [_Branch(psi, count)]
-        terminal = _terminal_start(circuit)
+        terminal = terminal_start(circuit)
         for i in range(first, terminal):
             inst = circuit.instructions[i]
             hits_before = errors.get((i, True))
@@ -481,22 +481,6 @@ class Simulator:
             return
         for bits in records.values():
             bits[scrambled] = rng.integers(0, 2, size=(n, bits.shape[1]), dtype=np.uint8)
-
-
-def _terminal_start(circuit: Circuit) -> int:
-    """Index from which only measurements, barriers and delays follow, with no component measured twice."""
-    start = len(circuit.instructions)
-    seen: set[str] = set()
-    for i in range(len(circuit.instructions) - 1, -1, -1):
-        inst = circuit.instructions[i]
-        if inst.name in ("barrier", "delay"):
-            start = i
-            continue
-        if inst.name != "measure" or seen.intersection(inst.locus):
-            break
-        seen.update(inst.locus)
-        start = i
-    return start
 
 
 def _strike(state: _State, psi: np.ndarray, hits: list[tuple[tuple[int, ...], int]]) -> None:

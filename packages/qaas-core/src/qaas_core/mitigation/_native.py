@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from qaas_core._circuit import Circuit, Instruction
+from qaas_core._circuit import Circuit, Instruction, terminal_start
 
 __all__ = [
     "MITIGATION_KEY",
@@ -85,22 +85,6 @@ def inverse(inst: Instruction) -> Instruction:
     if inst.name in UNITARY_OPERATIONS or inst.name in TERMINAL_PASS:
         return inst
     raise ValueError(f"{inst.name} is not unitary and has no inverse")
-
-
-def terminal_start(circuit: Circuit) -> int:
-    """Index from which only measurements (each component measured once), barriers and delays follow."""
-    start = len(circuit.instructions)
-    seen: set[str] = set()
-    for i in range(len(circuit.instructions) - 1, -1, -1):
-        inst = circuit.instructions[i]
-        if inst.name in TERMINAL_PASS:
-            start = i
-            continue
-        if inst.name != "measure" or seen.intersection(inst.locus):
-            break
-        seen.update(inst.locus)
-        start = i
-    return start
 
 
 def mark(circuit: Circuit, instructions: tuple[Instruction, ...], name: str, labels: Mapping[str, Any]) -> Circuit:
