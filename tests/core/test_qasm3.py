@@ -236,14 +236,27 @@ def test_textbook_decompositions_are_emitted() -> None:
 
 
 def test_z_rotations_are_virtual_and_shift_later_phases() -> None:
-    c = q.circuit_from_qasm3(HEADER + "qubit q; rz(0.5) q; s q; rx(1.0) q; rz(2) q; prx(0.2, 0.1) q;")
-    assert [(i.name, i.locus, i.args["angle"]) for i in c.instructions] == [
+    c = q.circuit_from_qasm3(HEADER + "qubit q; rz(0.5) q; s q; rx(1.0) q; barrier q; rz(2) q; prx(0.2, 0.1) q;")
+    pulses = [i for i in c.instructions if i.name == "prx"]
+    assert [(i.name, i.locus, i.args["angle"]) for i in pulses] == [
         ("prx", ("QB1",), 1.0),
         ("prx", ("QB1",), 0.2),
     ]
-    phases = [i.args["phase"] for i in c.instructions]
+    phases = [i.args["phase"] for i in pulses]
     # frames 0.5 + π/2, then 2.5 + π/2 - 2π (wrapped into (-π, π])
     assert phases == pytest.approx([-0.5 - math.pi / 2, 0.1 - 2.5 - math.pi / 2 + 2 * math.pi], abs=1e-12)
+
+
+def test_a_run_of_single_qubit_gates_is_one_pulse() -> None:
+    c = q.circuit_from_qasm3(HEADER + "qubit q; rz(0.5) q; s q; rx(1.0) q; rz(2) q; prx(0.2, 0.1) q; h q; t q;")
+    (pulse,) = c.instructions
+    theta, phase, _ = q.fuse([0.5, math.pi / 2, (1.0, 0.0), 2.0, (0.2, 0.1), math.pi, (math.pi / 2, math.pi / 2),
+                              math.pi / 4])  # fmt: skip
+    assert pulse == q.prx("QB1", theta, q.wrap_phase(phase))
+    assert q.circuit_from_qasm3(HEADER + "qubit q; h q; h q; x q; measure q;").instructions[0].args["angle"] == (
+        pytest.approx(math.pi)
+    )
+    assert [i.name for i in q.circuit_from_qasm3(HEADER + "qubit q; x q; x q; measure q;").instructions] == ["measure"]
 
 
 def test_reset_clears_the_frame_and_move_swaps_frames() -> None:
@@ -255,11 +268,13 @@ def test_reset_clears_the_frame_and_move_swaps_frames() -> None:
 
 
 def test_broadcast_ranges_sets_and_negative_indices() -> None:
-    c = q.circuit_from_qasm3(HEADER + "qubit[4] q; x q; y q[1:2]; z q[{0, 3}]; sx q[-1]; cz q[0:1], q[2:3];")
-    loci = [i.locus for i in c.instructions]
+    c = q.circuit_from_qasm3(
+        HEADER + "qubit[4] q; x q; barrier q; y q[1:2]; barrier q; z q[{0, 3}]; barrier q; sx q[-1]; cz q[0:1], q[2:3];"
+    )
+    loci = [i.locus for i in c.instructions if i.name != "barrier"]
     assert loci[:4] == [("QB1",), ("QB2",), ("QB3",), ("QB4",)]
     assert loci[4:6] == [("QB2",), ("QB3",)]
-    assert loci[6:] == [("QB4",), ("QB1", "QB3"), ("QB2", "QB4")]
+    assert loci[6:] == [("QB1", "QB3"), ("QB4",), ("QB2", "QB4")]  # QB4's sx is played when its cz comes
 
 
 def test_expressions_constants_and_gphase() -> None:
@@ -328,10 +343,10 @@ def test_trivial_layout_and_validation_on_garnet() -> None:
 def test_physical_qubits_include_resonators() -> None:
     c = q.circuit_from_qasm3(HEADER + "x $2;\nmove $1, $6;\ncz $0, $6;\nmove $1, $6;", DENEB)
     assert [(i.name, i.locus) for i in c.instructions] == [
-        ("prx", ("QB3",)),
         ("move", ("QB2", "CR1")),
         ("cz", ("QB1", "CR1")),
         ("move", ("QB2", "CR1")),
+        ("prx", ("QB3",)),  # a run is played when something else acts on its qubit, or at the end
     ]
     assert q.circuit_from_qasm3(HEADER + "x $3;").instructions[0].locus == ("QB4",)
     with pytest.raises(q.QasmError, match=r"\$7 does not exist"):
@@ -641,7 +656,7 @@ def test_limits_count_code_only_and_can_be_raised() -> None:
     with pytest.raises(q.QasmError, match="max_nesting=64"):
         q.circuit_from_qasm3(HEADER + DEEP)
     assert q.circuit_from_qasm3(HEADER + DEEP, max_nesting=100).instructions
-    small = HEADER + "qubit q;\nx q;\nx q;"
+    small = HEADER + "qubit q;\nx q;\nh q;"
     with pytest.raises(q.QasmError, match="max_statements=4"):
         q.circuit_from_qasm3(small, max_statements=4)
     assert q.circuit_from_qasm3(small, max_statements=5, max_bytes=len(small)).instructions
@@ -673,28 +688,51 @@ def gate_program(gates: list[tuple[str, float, int, int]], n: int) -> str:
 
 
 def test_a_large_program_gives_the_circuit_of_its_gates() -> None:
-    """20,000 gates against the circuit built directly from the documented decompositions and virtual Z frames."""
+    """20,000 gates against the circuit built directly from the documented decompositions, virtual Z frames and
+    runs of single-qubit steps played as one pulse."""
     n, gates = 20, random_gates(20_000, 20, seed=5)
     circuit = q.circuit_from_qasm3(gate_program(gates, n))
-    frames, expected = [0.0] * n, []
+    frames, expected = q.Frames(), []
+    runs: dict[int, list[tuple[float, float] | float]] = {}
+
+    def settle(i: int) -> None:
+        run, name = runs.pop(i, []), f"QB{i + 1}"
+        if sum(isinstance(step, tuple) for step in run) <= 1:
+            for step in run:
+                if isinstance(step, tuple):
+                    expected.append(q.prx(name, step[0], frames.phase(name, step[1])))
+                else:
+                    frames.rotate(name, step)
+            return
+        theta, phase, turn = q.fuse(run)
+        if theta is not None:
+            expected.append(q.prx(name, theta, frames.phase(name, phase)))
+        frames.rotate(name, turn)
+
     for kind, angle, a, b in gates:
-        if kind == "h":  # rz(π) · prx(π/2, π/2)
-            frames[a] += math.pi
-            expected.append(q.prx(f"QB{a + 1}", math.pi / 2, math.pi / 2 - frames[a]))
+        if kind == "h":  # rz(π) then prx(π/2, π/2)
+            runs.setdefault(a, []).extend([math.pi, (math.pi / 2, math.pi / 2)])
         elif kind == "cx":  # prx(-π/2, π/2) on b · cz(a, b) · prx(π/2, π/2) on b
-            qa, qb, phase_b = f"QB{a + 1}", f"QB{b + 1}", math.pi / 2 - frames[b]
-            expected += [q.prx(qb, -math.pi / 2, phase_b), q.cz(qa, qb), q.prx(qb, math.pi / 2, phase_b)]
+            runs.setdefault(b, []).append((-math.pi / 2, math.pi / 2))
+            settle(a)
+            settle(b)
+            expected.append(q.cz(f"QB{a + 1}", f"QB{b + 1}"))
+            runs.setdefault(b, []).append((math.pi / 2, math.pi / 2))
         else:
-            frames[a] += angle
-    expected += [q.measure(f"QB{i + 1}", key=f"c_{i}") for i in range(n)]
+            runs.setdefault(a, []).append(angle)
+    for i in range(n):
+        settle(i)
+        expected.append(q.measure(f"QB{i + 1}", key=f"c_{i}"))
     assert len(circuit.instructions) == len(expected)
     for got, want in zip(circuit.instructions, expected, strict=True):
         assert (got.name, got.locus) == (want.name, want.locus)
         if got.name == "prx":
-            assert got.args["angle"] == want.args["angle"]
+            assert got.args["angle"] == pytest.approx(want.args["angle"], abs=1e-12)
             assert abs((got.args["phase"] - want.args["phase"] + math.pi) % (2 * math.pi) - math.pi) < 1e-9
         else:
             assert got.args == want.args
+    gate_by_gate = sum({"h": 1, "cx": 2}.get(kind, 0) for kind, *_ in gates)
+    assert sum(i.name == "prx" for i in circuit.instructions) < 0.9 * gate_by_gate  # runs fused: fewer pulses
 
 
 def test_a_program_is_translated_as_by_one_parse_of_the_whole_text() -> None:

@@ -521,6 +521,10 @@ class _Translator:
         self.decompose = decompose
         self.virtual = virtual  # declared qubits keep their program names (``q[0]``) for the router to place
         self.origins: list[tuple[int, int, str]] = []  # per instruction of ``out``: line, column, statement text
+        self.origin: tuple[int, int, str] = (0, 0, "")  # the top-level statement being translated
+        # qubit -> the run of single-qubit steps not yet played: pulses (θ, φ) and Z rotations λ, and its origin
+        self.pending: dict[str, list[tuple[float, float] | float]] = {}
+        self.pending_origin: dict[str, tuple[int, int, str]] = {}
         self.where: Any = None  # the statement being translated, for error locations
         self.source = ""  # the program text
         self.start = 0  # offset in ``source`` of the piece ``where`` was parsed from (its spans are relative)
@@ -774,33 +778,68 @@ class _Translator:
         self.expanded[name, params, locus] = out
         return out
 
+    def put(self, *instructions: Instruction, origin: tuple[int, int, str] | None = None) -> None:
+        """Append instructions to the circuit, each remembered with the statement it came from."""
+        self.out.extend(instructions)
+        self.origins.extend([origin or self.origin] * len(instructions))
+
     def emit(self, ops: list[_Op]) -> None:
-        """Emit primitive operations: Z rotations go into the frames, CZ is routed through a resonator on stars."""
+        """Emit primitive operations: single-qubit steps wait in their qubit's run (played by :meth:`settle`), CZ is
+        routed through a resonator on stars."""
+        pending = self.pending
         for name, args, locus in ops:
-            if name == "rz":
-                self.frames.rotate(locus[0], args[0])
-            elif name == "prx":
-                self.out.append(prx(locus[0], args[0], self.frames.phase(locus[0], args[1])))
+            if name in ("rz", "prx"):
+                qubit = locus[0]
+                run = pending.get(qubit)
+                if run is None:
+                    run = pending[qubit] = []
+                    self.pending_origin[qubit] = self.origin
+                run.append(args[0] if name == "rz" else (args[0], args[1]))
             elif name == "move":
                 q, r = locus
+                self.settle(locus)
                 self.frames.move(q, r)
-                self.out.append(move(q, r))
+                self.put(move(q, r))
             else:
+                self.settle(locus)
                 self.emit_cz(*locus)
+
+    def settle(self, qubits: Sequence[str]) -> None:
+        """Play the pending runs of ``qubits``: a run with at most one pulse as written (its Z rotations into the
+        frame), a longer one as the single ``RZ(a)·PRX(θ, φ)`` it equals (:func:`qaas_core.fuse`), so a chain of
+        single-qubit gates costs one pulse here as in every other front end."""
+        for qubit in qubits:
+            run = self.pending.pop(qubit, None)
+            if run is None:
+                continue
+            origin = self.pending_origin.pop(qubit)
+            if sum(1 for item in run if isinstance(item, tuple)) <= 1:
+                for item in run:
+                    if isinstance(item, tuple):
+                        self.put(prx(qubit, item[0], self.frames.phase(qubit, item[1])), origin=origin)
+                    else:
+                        self.frames.rotate(qubit, item)
+                continue
+            from qaas_core._fuse import fuse
+
+            theta, phase, turn = fuse(run)
+            if theta is not None:
+                self.put(prx(qubit, theta, self.frames.phase(qubit, phase)), origin=origin)
+            self.frames.rotate(qubit, turn)
 
     def emit_cz(self, a: str, b: str) -> None:
         """CZ, or on a star device the device view's MOVE sandwich between two qubits without a direct CZ."""
         cal = self.cal
         if self.virtual or not (self.decompose and cal is not None and cal.computational_resonators):
-            self.out.append(cz(a, b))  # the router plays it on the device (virtual qubits)
+            self.put(cz(a, b))  # the router plays it on the device (virtual qubits)
             return
         if self._view is None:
             self._view = DeviceView(cal)
         if a not in cal.qubits or b not in cal.qubits or self._view.is_direct(a, b):
-            self.out.append(cz(a, b))
+            self.put(cz(a, b))
             return
         try:
-            self.out.extend(self._view.cz(a, b))
+            self.put(*self._view.cz(a, b))
         except CalibrationError:
             raise self.fail(
                 f"cz {a}, {b}: no computational resonator connects these qubits on {cal.device or 'the device'}"
@@ -814,13 +853,12 @@ class _Translator:
         lines = parsed.source.splitlines()
         for stmt, start in parsed.statements:
             self.start = start
-            before = len(self.out)
-            self.run((stmt,))
             span = getattr(stmt, "span", None)
-            if span is not None and len(self.out) > before:
+            if span is not None:
                 line, column = _locate(self.source, start, span.start_line, span.start_column)
-                text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-                self.origins.extend([(line, column, text[:80])] * (len(self.out) - before))
+                self.origin = (line, column, (lines[line - 1].strip() if 0 < line <= len(lines) else "")[:80])
+            self.run((stmt,))
+        self.settle(list(self.pending))
 
     def run(self, statements: Sequence[Any]) -> None:
         """Translate statements in order, dispatching on the AST class name to ``on_<ClassName>``."""
@@ -924,6 +962,7 @@ class _Translator:
         if bits is not None and len(bits) != len(qubits):
             raise self.fail(f"measure: {len(qubits)} qubit(s) into {len(bits)} bit(s)")
         for i, qubit in enumerate(qubits):
+            self.settle((qubit,))
             if bits is None:
                 key, self.bare = self.unique_key(f"m_{self.bare}"), self.bare + 1
             else:
@@ -933,7 +972,7 @@ class _Translator:
                 key = self.unique_key(f"{bit[0]}_{bit[1]}" + (f"_{count}" if count else ""))
                 self.clbits[key] = [bit[0], bit[1]]
                 self.last_write[bit] = len(self.out)
-            self.out.append(measure(qubit, key=key))
+            self.put(measure(qubit, key=key))
 
     def unique_key(self, base: str) -> str:
         key, n = base, 0
@@ -945,13 +984,15 @@ class _Translator:
 
     def on_QuantumReset(self, node: ast.QuantumReset) -> None:
         qubits = list(dict.fromkeys(self.qubits(node.qubits)))
+        self.settle(qubits)
         self.frames.reset(qubits)
-        self.out.append(reset(*qubits))
+        self.put(reset(*qubits))
 
     def on_QuantumBarrier(self, node: ast.QuantumBarrier) -> None:
         operands = [q for operand in node.qubits for q in self.qubits(operand)] if node.qubits else self.all_qubits()
         if operands:
-            self.out.append(barrier(*dict.fromkeys(operands)))
+            self.settle(operands)
+            self.put(barrier(*dict.fromkeys(operands)))
 
     def on_DelayInstruction(self, node: ast.DelayInstruction) -> None:
         from openqasm3 import ast
@@ -966,7 +1007,8 @@ class _Translator:
             raise self.fail(f"delay duration must be finite and non-negative, got {node.duration.value}{unit}")
         operands = [q for operand in node.qubits for q in self.qubits(operand)] if node.qubits else self.all_qubits()
         if operands:
-            self.out.append(delay(seconds, *dict.fromkeys(operands)))
+            self.settle(operands)
+            self.put(delay(seconds, *dict.fromkeys(operands)))
 
     def on_BranchingStatement(self, node: ast.BranchingStatement) -> None:
         """``if (bit) {A} else {B}`` on single-qubit gates -> ``B`` played, then ``A·B†`` as ``cc_prx`` pulses
@@ -982,19 +1024,22 @@ class _Translator:
         else_runs = self.body(node.else_block, "else") if node.else_block else {}
         if value == 0:
             then_runs, else_runs = else_runs, then_runs
+        involved = list(dict.fromkeys([*then_runs, *else_runs]))
+        self.settle(involved)
         for qubit, run in else_runs.items():  # what happens on 0 happens always ...
             self.emit([("prx", item, (qubit,)) if isinstance(item, tuple) else ("rz", (item,), (qubit,))
                        for item in run])  # fmt: skip
+        self.settle(involved)
         source = self.out[index]
         key = source.args["key"]
         feedback = {"feedback_qubit": source.locus[0], "feedback_key": f"fb_{key}"}
         pulses = []
-        for qubit in dict.fromkeys([*then_runs, *else_runs]):  # ... and on 1 it is undone and the 1-branch played
+        for qubit in involved:  # ... and on 1 it is undone and the 1-branch played
             run = [*inverse(else_runs.get(qubit, [])), *then_runs.get(qubit, [])]
             pulses.extend(conditioned(qubit, run, self.frames, **feedback))
         if pulses and "feedback_key" not in source.args:
             self.out[index] = measure(*source.locus, key=key, feedback_key=feedback["feedback_key"])
-        self.out.extend(pulses)
+        self.put(*pulses)
 
     def body(self, statements: Sequence[Any], branch: str) -> dict[str, list[tuple[float, float] | float]]:
         """The single-qubit gates of a branch, per qubit in time order (pulses ``(θ, φ)`` and Z rotations ``λ``)."""
