@@ -19,6 +19,9 @@ statements are walked once, in order, emitting native instructions:
   frame and ``move`` exchanges the frames of qubit and resonator (:class:`~qaas_core.Frames`). The frames left at
   the end are Z rotations at the end of the circuit: they cannot change Z-basis measurement results. Phases are
   wrapped into ``(−π, π]`` (:func:`~qaas_core.wrap_phase`), as by every other front end.
+* **Runs.** The single-qubit steps of a qubit wait until something else acts on it (CZ, MOVE, measure, reset,
+  barrier, delay, a branch, the end); a run with one pulse is played as written, a longer one as the single
+  ``RZ(a)·PRX(θ, φ)`` it equals (:func:`~qaas_core.fuse`). A ``barrier`` keeps gates apart.
 * **Measurements.** The first measurement into bit ``c[i]`` has key ``c_i``, later ones ``c_i_1``, ``c_i_2``…;
   measurements without a target get ``m_0``, ``m_1``…. ``metadata["cregs"]`` maps each bit register to its
   size and ``metadata["clbits"]`` maps each key to ``[register, index]``.
