@@ -19,10 +19,12 @@ def test_a_vqe_loop_with_parameter_shift_runs_in_one_session_job(tmp_path: Path)
         return qml.expval(qml.PauliZ(0))
 
     theta = pnp.array(0.4, requires_grad=True)
-    optimiser = qml.GradientDescentOptimizer(stepsize=0.4)
+    optimiser = qml.GradientDescentOptimizer(stepsize=0.8)
     for _ in range(6):
         theta = optimiser.step(energy, theta)
-    assert float(energy(theta)) < -0.5  # on its way to the minimum at θ = π
+    # noiseless GD from 0.4 with step 0.8 reaches θ ≈ 3.1 in 6 steps (⟨Z⟩ ≈ -1); shot noise
+    # (σ ≤ 0.05 at 400 shots) cannot lift it above -0.8
+    assert float(energy(theta)) < -0.8
     client = dev.client
     batches = [e for e in client.jobs(limit=None) if "session" in e.meta]
     assert len(batches) >= 7 and len({e.meta["session"] for e in batches}) == 1

@@ -18,6 +18,7 @@ from qiskit.circuit.random import random_circuit
 
 import qaas_core as q
 from qaas_qiskit import QaaSBackend
+from qaas_qiskit._convert import convert_circuit
 from tests.qiskit.helpers import (
     active_qubits,
     equal_up_to_output_z,
@@ -202,3 +203,25 @@ def test_template_fuses_parametric_runs_per_binding(garnet: QaaSBackend) -> None
                 assert mine.args[key] == (pytest.approx(value, abs=1e-12) if isinstance(value, float) else value)
         unitary = bound.remove_final_measurements(inplace=False)
         assert equal_up_to_output_z(native_operator(circuit, names), reduced_operator(unitary, [0, 1]))
+
+
+def test_fuse_runs_false_plays_every_pulse_as_written(garnet: QaaSBackend) -> None:
+    """Gate folding (mitiq's ZNE, G·G†·G) must reach the QPU: with ``fuse_runs=False`` each u/r is its own pulse, Z
+    rotations stay virtual, and the circuit is the same unitary up to the final Z rotations."""
+    qc = QuantumCircuit(1, 1)
+    for _ in range(3):  # sx · sx† · sx, as a folding tool writes it
+        qc.sx(0)
+        qc.sxdg(0)
+        qc.sx(0)
+    qc.measure(0, 0)
+    tq = transpile(qc, garnet, optimization_level=0)
+    fused = garnet.convert(tq)
+    faithful = convert_circuit(tq, garnet.tables, fuse=False)
+    assert sum(i.name == "prx" for i in fused.instructions) == 1
+    assert sum(i.name == "prx" for i in faithful.instructions) == sum(i.name in ("u", "r") for i in tq.data) == 9
+    qubit = fused.instructions[0].locus[0]
+    assert equal_up_to_output_z(native_operator(fused, [qubit]), native_operator(faithful, [qubit]))
+    _, (through_run,), _ = garnet._batch(tq, None, {"fuse_runs": False})  # what run(..., fuse_runs=False) sends
+    assert through_run.instructions == faithful.instructions
+    with pytest.raises(q.ValidationError, match="fuse_runs"):
+        garnet._batch(tq, None, {"fuse_runs": "no"})

@@ -220,7 +220,7 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
         return CircuitTemplate(circuit, self.tables)
 
     def _prepare(
-        self, items: Sequence[RunInput], binds: Sequence[ParameterBinding] | None
+        self, items: Sequence[RunInput], binds: Sequence[ParameterBinding] | None, *, fuse: bool = True
     ) -> tuple[list[q.Circuit], list[Layout]]:
         tables = self.tables
         circuits: list[q.Circuit] = []
@@ -236,11 +236,11 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
                 layouts.append(layout_from_circuit(native))
             elif isinstance(item, QuantumCircuit):
                 if binds is None:
-                    native = convert_circuit(item, tables, position=position)
+                    native = convert_circuit(item, tables, position=position, fuse=fuse)
                     circuits.append(native)
                     bound = [native]
                 else:
-                    bound = CircuitTemplate(item, tables, position=position).bind(binds)
+                    bound = CircuitTemplate(item, tables, position=position, fuse=fuse).bind(binds)
                     circuits.extend(bound)
                 metadata = bound[0].metadata or {}
                 layout = Layout(header_from_qiskit(metadata[METADATA_KEY], item.metadata or {}))
@@ -265,7 +265,7 @@ class QaaSBackend(BackendV2):  # type: ignore[misc]
         if binds is not None and not binds:
             raise q.ValidationError("parameter_binds is empty; pass None to run the circuits as they are")
         with q.gc_paused():
-            circuits, layouts = self._prepare(items, binds)
+            circuits, layouts = self._prepare(items, binds, fuse=settings.fuse_runs)
         return settings, circuits, layouts
 
     def estimate(

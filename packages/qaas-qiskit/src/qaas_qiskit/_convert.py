@@ -201,13 +201,16 @@ def _numeric(run: Iterable[Any]) -> bool:
 class _Walk:
     """One conversion: the instructions, the symbolic slots (template mode), frames and pending single-qubit runs."""
 
-    __slots__ = ("aux", "circuit", "frames", "fused", "name", "out", "pending", "slots", "symbolic", "tables")
+    __slots__ = ("aux", "circuit", "frames", "fuse", "fused", "name", "out", "pending", "slots", "symbolic", "tables")
 
-    def __init__(self, circuit: QuantumCircuit, tables: NativeTables, name: str, *, symbolic: bool) -> None:
+    def __init__(
+        self, circuit: QuantumCircuit, tables: NativeTables, name: str, *, symbolic: bool, fuse: bool = True
+    ) -> None:
         self.circuit = circuit
         self.tables = tables
         self.name = name
         self.symbolic = symbolic
+        self.fuse = fuse  # False: every pulse of a run is played as written (gate folding, benchmarks)
         self.out: list[q.Instruction | None] = []
         self.slots: list[tuple[int, tuple[str], Any, Any]] = []
         self.frames = q.Frames()
@@ -237,10 +240,18 @@ class _Walk:
             self.out.append(None)
 
     def flush(self, run: list[Any]) -> None:
-        """Play a pending run: at most one ``prx``, and its Z rotations into the frame."""
+        """Play a pending run: at most one ``prx``, and its Z rotations into the frame (every pulse as written,
+        with ``fuse=False``)."""
         locus = run[0]
         qubit = locus[0]
         frames = self.frames
+        if not self.fuse:
+            for step in run[1:]:
+                if type(step) is tuple:
+                    self.emit(locus, step[0], frames.phase(qubit, step[1]))
+                else:
+                    frames.rotate(qubit, step)
+            return
         end = len(run)
         if (end == 2 or (end == 3 and type(run[2]) is not tuple)) and not self.symbolic:
             # the common case, inlined: one pulse (an r, or a u with its Z after it); frames are floats here, and
@@ -540,13 +551,17 @@ def _name(circuit: QuantumCircuit, position: int) -> str:
     return circuit.name or f"circuit-{position}"
 
 
-def convert_circuit(circuit: QuantumCircuit, tables: NativeTables, *, position: int = 0) -> q.Circuit:
+def convert_circuit(
+    circuit: QuantumCircuit, tables: NativeTables, *, position: int = 0, fuse: bool = True
+) -> q.Circuit:
     """Convert a circuit that uses only the backend's native operations.
 
     Args:
         circuit: A circuit transpiled for the backend (parameters bound).
         tables: The backend's :class:`NativeTables`.
         position: Index of the circuit in its batch (names unnamed circuits).
+        fuse: Play each run of single-qubit gates as one pulse (default); False plays every ``u``/``r`` as its own
+            pulse (Z rotations stay virtual), for gate folding (zero-noise extrapolation) and benchmarks.
 
     Returns:
         The circuit in the IQM transfer format, register layout in ``metadata["qiskit"]``.
@@ -555,7 +570,7 @@ def convert_circuit(circuit: QuantumCircuit, tables: NativeTables, *, position: 
         CircuitError: a non-native or uncalibrated operation, an unbound parameter, unsupported control flow, or a
             qubit outside the QPU (names the circuit and the Qiskit instruction index).
     """
-    walk = _Walk(circuit, tables, _name(circuit, position), symbolic=False)
+    walk = _Walk(circuit, tables, _name(circuit, position), symbolic=False, fuse=fuse)
     walk.run()
     if not walk.out:
         raise walk.error(None, "the circuit has no operations")
@@ -658,18 +673,20 @@ class CircuitTemplate:
         circuit: A circuit transpiled for the backend, parameters unbound.
         tables: The backend's :class:`NativeTables`.
         position: Index of the circuit in its batch (names unnamed circuits).
+        fuse: As for :func:`convert_circuit`.
 
     Raises:
         CircuitError: the circuit is not native to the backend (as for :func:`convert_circuit`).
     """
 
-    def __init__(self, circuit: QuantumCircuit, tables: NativeTables, *, position: int = 0) -> None:
+    def __init__(self, circuit: QuantumCircuit, tables: NativeTables, *, position: int = 0, fuse: bool = True) -> None:
         self.circuit = circuit
         self.tables = tables
         self.position = position
+        self.fuse = fuse
         self.parameters: tuple[Parameter, ...] = tuple(circuit.parameters)
         self.affine = True
-        walk = _Walk(circuit, tables, _name(circuit, position), symbolic=True)
+        walk = _Walk(circuit, tables, _name(circuit, position), symbolic=True, fuse=fuse)
         try:
             walk.run()
             own = {p: i for i, p in enumerate(self.parameters)}
@@ -741,4 +758,4 @@ class CircuitTemplate:
 
     def _fallback(self, row: NDArray[np.float64]) -> q.Circuit:
         bound = self.circuit.assign_parameters(dict(zip(self.parameters, row.tolist(), strict=True)), inplace=False)
-        return convert_circuit(bound, self.tables, position=self.position)
+        return convert_circuit(bound, self.tables, position=self.position, fuse=self.fuse)

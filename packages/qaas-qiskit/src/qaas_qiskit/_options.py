@@ -6,7 +6,9 @@ None: the current one), every IQM execution option of :class:`qaas_core.RunOptio
 ``seed_simulator``, which Qiskit's primitives always pass: only ``None`` is accepted, because a QPU (and the
 emulator, seeded when it starts) takes no per-job seed. ``meas_level`` (only ``2``, ``MeasLevel.CLASSIFIED``: the
 QPU returns bits, never IQ points) and ``meas_return`` (``single`` or ``avg``, which Qiskit defines to matter only at
-level 1) are accepted because qiskit-experiments and qiskit-ibm-runtime's local mode pass them.
+level 1) are accepted because qiskit-experiments and qiskit-ibm-runtime's local mode pass them. ``fuse_runs``
+(default True) plays each run of single-qubit gates as one pulse; False plays every ``u``/``r`` as its own pulse (Z
+rotations stay virtual), for gate folding (mitiq's zero-noise extrapolation) and experiments that count gates.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ MAX_SHOTS: Final = 1_000_000
 _CLASSIFIED: Final = 2  # qiskit.result.models.MeasLevel.CLASSIFIED
 _IQM_FIELDS: Final = tuple(q.RunOptions.__struct_fields__)
 OPTION_NAMES: Final = (
-    "shots", "memory", "calibration_set_id", "seed_simulator", "meas_level", "meas_return", *_IQM_FIELDS,
+    "shots", "memory", "calibration_set_id", "seed_simulator", "meas_level", "meas_return", "fuse_runs", *_IQM_FIELDS,
 )  # fmt: skip
 """Every option name a backend accepts (``Options`` fields, ``run`` keywords, ``set_options`` keywords)."""
 
@@ -41,12 +43,14 @@ class RunSettings:
         memory: Keep per-shot results (``Result.get_memory``) as well as counts.
         calibration_set_id: Calibration set to pin, or None for the current one.
         iqm: IQM execution options.
+        fuse_runs: Play each run of single-qubit gates as one pulse.
     """
 
     shots: int
     memory: bool
     calibration_set_id: str | None
     iqm: q.RunOptions
+    fuse_runs: bool = True
 
 
 def default_options() -> Options:
@@ -58,6 +62,7 @@ def default_options() -> Options:
         seed_simulator=None,
         meas_level=_CLASSIFIED,
         meas_return=None,
+        fuse_runs=True,
         **q.RunOptions().to_dict(),
     )
 
@@ -105,5 +110,8 @@ def resolve_options(current: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         )
     if merged.get("meas_return") not in (None, "single", "avg"):
         raise q.ValidationError(f"meas_return must be 'single', 'avg' or None, got {merged['meas_return']!r}")
+    fuse_runs = merged.get("fuse_runs", True)
+    if not isinstance(fuse_runs, bool):
+        raise q.ValidationError(f"fuse_runs must be True or False, got {fuse_runs!r}")
     iqm = q.RunOptions.create(**{k: merged[k] for k in _IQM_FIELDS if k in merged})
-    return RunSettings(shots=shots, memory=memory, calibration_set_id=calset, iqm=iqm)
+    return RunSettings(shots=shots, memory=memory, calibration_set_id=calset, iqm=iqm, fuse_runs=fuse_runs)
