@@ -16,7 +16,7 @@ import pytest
 import qaas_core as q
 from tests.cross.runs import Outcome, run_everything
 
-DEVICES: Final = {"garnet20": 20260101, "deneb6": 6}
+DEVICES: Final = {"garnet20": 20260101, "deneb6": 6, "vlq24": 24}
 """Emulated devices and their seeds."""
 
 

@@ -18,8 +18,9 @@ Where each layout comes from:
   ``final_mapping``.
 * PennyLane: the device's ``preprocess_transforms()`` then ``QaasDevice.compile``; initial layout from
   ``Conversion.layout``, final positions from the final measurement (its locus, in ``Conversion.measured`` order).
-* OpenQASM 3: ``qaas_core.circuit_from_qasm3``; it places nothing, the program text does
-  (:mod:`tests.cross.library.qasm_programs`).
+* OpenQASM 3: ``qaas_core.circuit_from_qasm3``; physical qubits stay where the text puts them, declared ones are
+  placed and routed by the core when their declaration order does not fit the device (``metadata["layout"]``;
+  :func:`tests.cross.library.qasm_programs.layouts`).
 """
 
 from __future__ import annotations
@@ -71,20 +72,35 @@ class Native:
                         out[column] = component
         return out
 
-    def feedback(self) -> list[tuple[int, str]]:
-        """``(classical bit, corrected component)`` of each run of ``cc_prx`` pulses, in program order."""
+    def corrections(self) -> list[tuple[int, str, float]]:
+        """``(classical bit, corrected component, angle)`` of each ``cc_prx`` pulse, in program order.
+
+        A ``cc_prx`` on a qubit right after the measurement that feeds it is a reset by feedback (PennyLane's
+        ``qml.measure(w, reset=True)``), not a correction: it is left out.
+        """
         bit_of: dict[str, int] = {}
         for inst in self.circuit.instructions:
             if inst.name == "measure" and "feedback_key" in inst.args:
                 (column,) = self.columns[inst.args["key"]]
                 assert column is not None
                 bit_of[inst.args["feedback_key"]] = column
-        out: list[tuple[int, str]] = []
+        out: list[tuple[int, str, float]] = []
+        last: dict[str, q.Instruction] = {}  # component -> the latest instruction on it
         for inst in self.circuit.instructions:
             if inst.name == "cc_prx":
-                entry = (bit_of[inst.args["feedback_key"]], inst.locus[0])
-                if not out or out[-1] != entry:  # one correction may take several pulses
-                    out.append(entry)
+                key = inst.args["feedback_key"]
+                before = last.get(inst.locus[0])
+                if not (before is not None and before.name == "measure" and before.args.get("feedback_key") == key):
+                    out.append((bit_of[key], inst.locus[0], inst.args["angle"]))
+            last.update(dict.fromkeys(inst.locus, inst))
+        return out
+
+    def feedback(self) -> list[tuple[int, str]]:
+        """``(classical bit, corrected component)`` of each correction (a run of :meth:`corrections` pulses)."""
+        out: list[tuple[int, str]] = []
+        for bit, component, _ in self.corrections():
+            if not out or out[-1] != (bit, component):  # one correction may take several pulses
+                out.append((bit, component))
         return out
 
 
@@ -209,12 +225,8 @@ def _qasm_native(program: Program, calibration: q.Calibration) -> Native:
     circuit = q.circuit_from_qasm3(qasm_programs.text(program), calibration, name=program.name)
     clbits = (circuit.metadata or {})["clbits"]
     columns: dict[str, tuple[int | None, ...]] = {key: (index,) for key, (_, index) in clbits.items()}
-    return Native(
-        circuit,
-        qasm_programs.initial_layout(program, calibration),
-        qasm_programs.final_layout(program, calibration),
-        columns,
-    )
+    initial, final = qasm_programs.layouts(program, circuit, calibration)
+    return Native(circuit, initial, final, columns)
 
 
 def _qasm_run(programs: Sequence[Program], client: q.QaasClient, shots: int) -> list[Counts]:

@@ -1,20 +1,23 @@
 """Each framework's own simulator on the library programs: the unitary, and the outcome distribution.
 
-* Qiskit: ``Operator`` and ``Statevector`` (exact); ``teleport`` (``if_test``), which neither simulates, on
-  ``AerSimulator`` (sampled, seeded).
-* Cirq: ``cirq.unitary`` and ``cirq.final_state_vector`` (exact); ``teleport`` on ``cirq.Simulator`` (sampled,
-  seeded).
+* Qiskit: ``Operator`` and ``Statevector`` (exact); programs with feedback (``if_test``, ``if_else``, ``reset``),
+  which neither simulates, on ``AerSimulator`` (sampled, seeded).
+* Cirq: ``cirq.unitary`` and ``cirq.final_state_vector`` (exact); programs with feedback through
+  ``cirq.defer_measurements`` (classical controls become quantum ones on a copy of each measured bit) and
+  ``cirq.final_density_matrix`` (exact, resets included).
 * PennyLane: ``qml.matrix`` and ``default.qubit`` analytic ``qml.probs`` (exact for every program: mid-circuit
   measurements are deferred).
 * OpenQASM 3 has no simulator of its own here; its reference is PennyLane's exact distribution (test_library
   checks that all references agree).
 
 Distributions are vectors over the canonical outcomes (classical bit 0 the most significant bit of the index);
-unitaries are big-endian over logical qubits ``0 … n-1``.
+unitaries are big-endian over logical qubits ``0 … n-1``. A device variant of a program (``NAME@device``) has the
+references of its program, computed once.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -25,7 +28,7 @@ import pennylane as qml
 from qiskit.quantum_info import Operator, Statevector
 from qiskit_aer import AerSimulator
 
-from tests.cross.frontends import canonical_counts
+from tests.cross import library
 from tests.cross.helpers import outcome_vector
 from tests.cross.library import Program, cirq_programs, pennylane_programs, qiskit_programs
 
@@ -77,18 +80,31 @@ def _qiskit(program: Program, shots: int) -> Reference:
 
 
 def _cirq(program: Program, shots: int) -> Reference:
+    del shots
     circuit = cirq_programs.resolved_circuit(program)
     qubits = cirq.LineQubit.range(program.qubits)
     if program.feedback:
-        result = cirq.Simulator(seed=REFERENCE_SEED).run(circuit, repetitions=shots)
-        bits = np.hstack([result.measurements[k] for k in cirq_programs.keys(program)])
-        return Reference(False, outcome_vector(canonical_counts(bits), len(program.clbits)))
+        return Reference(True, _cirq_deferred(circuit, cirq_programs.keys(program)))
     unitary_part = cirq.Circuit(op for op in circuit.all_operations() if not cirq.is_measurement(op))
     state = cirq.final_state_vector(unitary_part, qubit_order=qubits)
     probabilities = (np.abs(state) ** 2).reshape((2,) * program.qubits)
     others = tuple(i for i in range(program.qubits) if i not in program.clbits)
     marginal = probabilities.sum(axis=others).transpose(np.argsort(np.argsort(program.clbits)))
     return Reference(True, marginal.reshape(-1))
+
+
+def _cirq_deferred(circuit: cirq.Circuit, keys: tuple[str, ...]) -> np.ndarray:
+    """The exact distribution of a circuit's measurement ``keys`` (one bit each) under mid-circuit measurement."""
+    deferred = cirq.defer_measurements(circuit)  # measured at the end: each key on the qubit holding its bit
+    key_qubits = {
+        str(cirq.measurement_key_name(op)): op.qubits for op in deferred.all_operations() if cirq.is_measurement(op)
+    }
+    order = [qid for key in keys for qid in key_qubits[key]]
+    unitary_part = cirq.drop_terminal_measurements(deferred)
+    others = sorted(unitary_part.all_qubits() - set(order))
+    rho = cirq.final_density_matrix(unitary_part, qubit_order=[*order, *others], dtype=np.complex128)
+    diagonal = np.real(np.diag(rho)).reshape(2 ** len(order), -1)
+    return np.asarray(diagonal.sum(axis=1))
 
 
 def _pennylane(program: Program, shots: int) -> Reference:
@@ -107,5 +123,10 @@ REFERENCES: Final[dict[str, Callable[[Program, int], Reference]]] = {
 
 
 def reference(front_end: str, program: Program, shots: int) -> Reference:
-    """The reference distribution of ``program`` for ``front_end``."""
-    return REFERENCES[front_end](program, shots)
+    """The reference distribution of ``program`` for ``front_end`` (a device variant: that of its program)."""
+    return _reference(front_end, program.body, shots)
+
+
+@functools.cache
+def _reference(front_end: str, body: str, shots: int) -> Reference:
+    return REFERENCES[front_end](library.program(body), shots)

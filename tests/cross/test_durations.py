@@ -22,8 +22,8 @@ import pytest
 import qaas_core as q
 from qaas_core.emulator import EmulatorConfig, EmulatorServer
 from tests.cross import cases, test_star_identity
-from tests.cross.frontends import front_end
-from tests.cross.library import Program
+from tests.cross.frontends import FRONT_ENDS, front_end
+from tests.cross.library import Program, program
 
 SLACK = 1e-9
 """Relative margin around the client's ratio (far above rounding, far below any real timing difference)."""
@@ -105,6 +105,19 @@ def test_library_programs(
     calibration = _calibration(program.device)
     native = front_end(front).native(program, calibration)
     check(client, servers[program.device], calibration, native.circuit)
+
+
+@pytest.mark.parametrize("front", [fe.name for fe in FRONT_ENDS])
+def test_a_circuit_longer_than_t2_is_refused_by_both(
+    client: q.QaasClient, servers: dict[str, EmulatorServer], front: str
+) -> None:
+    # ipe3 (three readouts, two resets, four conditioned π pulses: about 14 µs) on garnet20, whose T2 are 8-11 µs:
+    # the library runs it on deneb6 only, because every front end compiles it here and the client refuses it
+    calibration = _calibration("garnet20")
+    circuit = front_end(front).native(program("ipe3").on("garnet20"), calibration).circuit
+    with pytest.raises(q.CircuitError, match="T2"):
+        client.prepare([circuit], 1, calibration=calibration)
+    assert not runs_on_server(servers["garnet20"], circuit, 1.0), "the server runs it"
 
 
 @pytest.mark.parametrize("front", sorted(test_star_identity.FRONT_ENDS))
