@@ -42,6 +42,7 @@ the program to one parse, so results and error messages are always the parser's 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import importlib
 import math
@@ -250,9 +251,17 @@ def _blank(match: re.Match[str]) -> str:
     return " " * len(text) if "\n" not in text else re.sub(r"[^\n]", " ", text)
 
 
+@functools.lru_cache(maxsize=2)
+def _line_starts(source: str) -> list[int]:
+    """Offsets at which the lines of ``source`` start (computed once per program: every statement asks)."""
+    return [0, *(match.end() for match in re.finditer("\n", source))]
+
+
 def _position(source: str, offset: int) -> tuple[int, int]:
     """1-based (line, column) of a character offset, counted as ANTLR counts them (lines end at ``\\n``)."""
-    return source.count("\n", 0, offset) + 1, offset - source.rfind("\n", 0, offset)
+    starts = _line_starts(source)
+    line = bisect.bisect_right(starts, offset)
+    return line, offset - starts[line - 1] + 1
 
 
 def _too_much(what: str, measured: str, option: str, limit: int, line: int | None = None, col: int = 1) -> QasmError:
