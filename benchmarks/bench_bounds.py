@@ -15,6 +15,7 @@ Run alone with ``python benchmarks/bench_bounds.py``.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -97,16 +98,28 @@ CLIENT = textwrap.dedent("""
 """)
 
 
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_pid, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    json.dump([usage.ru_maxrss / 1024, wall, os.waitstatus_to_exitcode(status)], out)
+"""
+"""Runs a command and reports its peak RSS. The measured process is started from this small interpreter, not from
+the benchmark's: Linux carries the parent's memory high-water mark over fork and exec into ``ru_maxrss``, so a child
+of a large process would report the parent's size."""
+
+
 def _measure(argv: list[str], **kwargs: Any) -> tuple[float, float, int, str]:
     """(peak RSS in MiB, wall seconds, exit code, output) of one process."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kwargs)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r", suffix=".json") as report:
+        subprocess.run([sys.executable, "-c", LAUNCHER, report.name, *argv], stdout=out, stderr=subprocess.STDOUT,
+                       check=True, **kwargs)  # fmt: skip
+        peak, wall, code = json.loads(report.read())
         out.seek(0)
-        return usage.ru_maxrss / 1024, wall, proc.returncode, out.read().decode(errors="replace")
+        return peak, wall, code, out.read().decode(errors="replace")
 
 
 def _worker(tmp: Path, bomb: bytes) -> list[dict[str, Any]]:
@@ -120,7 +133,7 @@ def _worker(tmp: Path, bomb: bytes) -> list[dict[str, Any]]:
         task.mkdir()
         (task / "request.json.gz").write_bytes(bomb)
         peak, wall, code, output = _measure(
-            [sys.executable, "-I", "-m", "qaas_core.worker", "--config", str(config), "run"],
+            [_worker_python(), "-I", "-m", "qaas_core.worker", "--config", str(config), "run"],
             cwd=task, env={"PATH": os.environ["PATH"]},
         )  # fmt: skip
         assert code == 2 and "expands beyond the limit" in output, output
@@ -132,6 +145,13 @@ def _worker(tmp: Path, bomb: bytes) -> list[dict[str, Any]]:
     ]
 
 
+def _worker_python() -> str:
+    """The interpreter with iqm-client that runs the emulated site's worker (the user's environment has none)."""
+    from qaas_core.emulator._worker_env import worker_python
+
+    return worker_python()
+
+
 def _peak_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -141,17 +161,18 @@ def _peak_mib(pid: int) -> float:
 
 def _service(tmp: Path, bomb: bytes) -> list[dict[str, Any]]:
     """The worker service (iqm-client loaded) fed the bomb straight over its socket, as code in a task could."""
-    import json
     import socket
 
     sock_path = tmp / "w.sock"
     config = tmp / "service.toml"
     config.write_text(f'[iqm]\nurl = "http://127.0.0.1:9"\ntoken_file = "{tmp / "token"}"\n\n[state]\n'
                       f'dir = "{tmp}"\n\n[service]\nsocket = "{sock_path}"\n')  # fmt: skip
-    service = subprocess.Popen([sys.executable, "-I", "-m", "qaas_core.worker", "--config", str(config), "serve"],
-                               env={"PATH": os.environ["PATH"]}, stderr=subprocess.DEVNULL)  # fmt: skip
+    service = subprocess.Popen([_worker_python(), "-I", "-m", "qaas_core.worker", "--config", str(config), "serve"],
+                               env={"PATH": os.environ["PATH"]}, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         while not sock_path.exists():
+            if service.poll() is not None:
+                raise RuntimeError(f"the worker service ended ({service.returncode}): {service.communicate()[1]}")
             time.sleep(0.05)
         before = _peak_mib(service.pid)
         for _ in range(REPEATS):
