@@ -100,21 +100,14 @@ def _ansatz4(p: Program) -> Sequence[Any]:
 
 
 def _teleport(p: Program) -> Sequence[Any]:
-    theta, lam = TELEPORT_STATE
-    qml.RY(theta, 0)
-    qml.RZ(lam, 0)
-    qml.H(1)
-    qml.CNOT([1, 2])
-    qml.CNOT([0, 1])
-    qml.H(0)
+    _teleport_prepare()
     m0 = qml.measure(0)
     m1 = qml.measure(1)
     qml.cond(m1, qml.X)(2)
     qml.H(2)
     qml.cond(m0, qml.X)(2)
     qml.H(2)
-    qml.RZ(-lam, 2)
-    qml.RY(-theta, 2)
+    _teleport_undo()
     return [m0, m1, qml.measure(2)]
 
 

@@ -94,13 +94,7 @@ def _ansatz4(qc: QuantumCircuit) -> None:
 
 
 def _teleport(qc: QuantumCircuit) -> None:
-    theta, lam = TELEPORT_STATE
-    qc.ry(theta, 0)
-    qc.rz(lam, 0)
-    qc.h(1)
-    qc.cx(1, 2)
-    qc.cx(0, 1)
-    qc.h(0)
+    _teleport_prepare(qc)
     qc.measure(0, 0)
     qc.measure(1, 1)
     with qc.if_test((qc.clbits[1], 1)):
@@ -109,8 +103,7 @@ def _teleport(qc: QuantumCircuit) -> None:
     with qc.if_test((qc.clbits[0], 1)):
         qc.x(2)
     qc.h(2)
-    qc.rz(-lam, 2)
-    qc.ry(-theta, 2)
+    _teleport_undo(qc)
     qc.measure(2, 2)
 
 
