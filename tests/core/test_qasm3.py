@@ -747,6 +747,24 @@ def test_a_program_is_translated_as_by_one_parse_of_the_whole_text() -> None:
     assert q.circuit_from_qasm3(src).instructions == tuple(reference.out)
 
 
+def test_statements_differing_only_in_float_digits_are_parsed_once_and_read_exactly() -> None:
+    """A program with every angle distinct (as a transpiler writes them) is parsed once per statement shape, and the
+    statements and the circuit are those of one parse of the whole text, down to the last bit of every angle."""
+    rng = random.Random(3)
+    angles = [repr(rng.uniform(-4, 4)) for _ in range(600)] + ["1e-3", ".5", "2.", "3.25E+2"]
+    body = "\n".join(f"rz({a}) q[{i % 4}];\nu({a}, -{a}, {a}*pi) q[{(i + 1) % 4}];\ncx q[0], q[1];"
+                     for i, a in enumerate(angles))  # fmt: skip
+    src = f"{HEADER}qubit[4] q;\nbit[4] c;\n{body}\nc = measure q;\n"
+    parsed = _qasm3._parse(src)
+    whole = _qasm3._Parsed(src).add(_qasm3._parse_exact(src), 0, first=True)
+    assert [shape(stmt, src, start) for stmt, start in parsed.statements] == [
+        shape(stmt, src, start) for stmt, start in whole.statements
+    ]
+    reference = _qasm3._Translator(None, True)
+    reference.run_program(whole)
+    assert q.circuit_from_qasm3(src).instructions == tuple(reference.out)
+
+
 # -- fuzzing --------------------------------------------------------------------------------------------------
 
 VALID = [
@@ -879,6 +897,9 @@ TRICKY = [
     "inv @ x q;", "cal { // {\n } x q; }", "defcal x $0 { ; }", "for int i in [0:1] { x q; }", "/* ; } */",
     "// ; {\n", "x q /* c */;", "x q // c\n;", '"a;b";', "'x;'", "delay[100 ns] q;", "rz(1 im) q;", "rx(π) q;",
     "\r\n", "\t", "\n", "  ", "x q;; x q;", "def f() { return; }", "box { x q; }", "let a = q;", "end;",
+    "rz(0.5) q;", "rz(2.5) q;", "rz(.25e-3) q;", "u(1., 2.5E+2, 3e1) q;", "rx(-0.75*pi) q;", "rz(1_0.5) q;",
+    "x q[1.5];", "rz(0.5im) q;", "delay[1.5ns] q;", "rz(1.5.5) q;", "rz(0.5e) q;", "rz(9.9) q;", "rz(1.1) q;",
+    "u(0.1, 0.2, pi - 0.3) q;", "rz(0.5)\nq;", "float f = 0.5;", "rz(5.) q;", "rz(7e-7) q;",
 ]  # fmt: skip
 
 

@@ -43,6 +43,7 @@ the program to one parse, so results and error messages are always the parser's 
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 import importlib
 import math
@@ -327,6 +328,10 @@ _SIMPLE: Final = re.compile(  # hidden text, then one statement of plain charact
     re.S,
 )
 _HIDDEN: Final = re.compile(r"(?:[ \t\r\n]++|//[^\r\n]*+|/\*.*?\*/)*+", re.S)
+_FLOAT: Final = re.compile(  # a whole FloatLiteral token of plain digits (no underscores), nothing glued to it
+    r"(?<![\w$.])(?:\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)(?![\w.])"
+)
+_DIGIT: Final = re.compile(r"\d")
 
 
 @dataclass
@@ -494,10 +499,17 @@ def _parse(source: str) -> _Parsed:
     if antlr is None:  # pragma: no cover - openqasm3 internals moved
         return parsed.add(_parse_exact(source), 0, first=True)
     known: dict[str, list[Any]] = {}  # simple statement text -> its statements, shared by every occurrence
+    shapes: dict[tuple[str, bool], _Shape | None] = {}  # its text with float digits as 1 -> parsed once
     append, repeat = parsed.statements.append, parsed.repeated.add
     for index, (start, end, simple) in enumerate(_pieces(source) or [(0, len(source), False)]):
         text = source[start:end]
         statements = known.get(text) if simple else None
+        if statements is None and simple:
+            statements = _by_shape(antlr, text, end == len(source), shapes)
+            if statements is not None:
+                known[text] = statements
+                parsed.statements.extend((stmt, start) for stmt in statements)
+                continue
         if statements is not None:
             for stmt in statements:
                 append((stmt, start))
@@ -513,6 +525,90 @@ def _parse(source: str) -> _Parsed:
             known[text] = program.statements
         parsed.add(program, start, first=index == 0)
     return parsed
+
+
+_Path = tuple[str | int, ...]  # attribute names and list indices from a statement down to one of its nodes
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A simple statement parsed once for every text that differs from it only in the digits of float literals:
+    its statement and the path to each FloatLiteral, in the order the literals stand in the text."""
+
+    statement: Any
+    paths: tuple[_Path, ...]
+
+
+def _by_shape(antlr: tuple[Any, ...], text: str, last: bool, shapes: dict[tuple[str, bool], _Shape | None]) -> (
+    list[Any] | None
+):  # fmt: skip
+    """The statement of a simple piece whose float literals alone make it new (``rz(0.4812) q[3];`` after
+    ``rz(1.9921) q[3];``), or None when there is no such shape and the piece is parsed as it is.
+
+    Replacing each digit of a float literal by ``1`` keeps every token's kind, length and position, so the statement
+    of the replaced text is the statement of the original with other literal values and the same spans; the values
+    are put back from the original text exactly as the parser reads them (``float`` of the token). A shape whose
+    FloatLiteral nodes do not stand exactly where the literals are is not used.
+    """
+    literals = list(_FLOAT.finditer(text))
+    if not literals or "\n" in text:
+        return None
+    key = (_FLOAT.sub(lambda m: _DIGIT.sub("1", m[0]), text), last)
+    if key not in shapes:
+        shapes[key] = _shape(antlr, key[0], last, [m.start() for m in literals])
+    shape = shapes[key]
+    if shape is None:
+        return None
+    statement = shape.statement
+    for path, match in zip(shape.paths, literals, strict=True):
+        statement = _with_value(statement, path, float(match[0]))
+    return [statement]
+
+
+def _shape(antlr: tuple[Any, ...], text: str, last: bool, offsets: list[int]) -> _Shape | None:
+    """Parse a shape text; its one statement and the paths to the FloatLiterals at ``offsets`` (None if it does not
+    parse alone, has other than one statement, or its FloatLiterals are not exactly at ``offsets``)."""
+    from openqasm3 import ast
+
+    program = _parse_piece(antlr, text, last)
+    if program is None or program.version is not None or len(program.statements) != 1:
+        return None
+    statement = program.statements[0]
+    found: list[tuple[int, _Path]] = []
+
+    def walk(node: Any, path: _Path) -> None:
+        if isinstance(node, ast.FloatLiteral):
+            span = node.span
+            found.append((span.start_column if span is not None and span.start_line == 1 else -1, path))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, (*path, i))
+        elif isinstance(node, ast.QASMNode):
+            for name, value in vars(node).items():
+                if name != "span":
+                    walk(value, (*path, name))
+
+    walk(statement, ())
+    found.sort(key=lambda item: item[0])
+    if [offset for offset, _ in found] != offsets:
+        return None
+    return _Shape(statement, tuple(path for _, path in found))
+
+
+def _with_value(node: Any, path: _Path, value: float) -> Any:
+    """A copy of ``node`` whose FloatLiteral at ``path`` has ``value`` (only the nodes on the path are copied)."""
+    if not path:
+        literal = copy.copy(node)
+        literal.value = value
+        return literal
+    step, rest = path[0], path[1:]
+    if isinstance(step, int):
+        items = list(node)
+        items[step] = _with_value(node[step], rest, value)
+        return items
+    out = copy.copy(node)
+    setattr(out, step, _with_value(getattr(node, step), rest, value))
+    return out
 
 
 def _invert(ops: list[_Op]) -> list[_Op] | None:
