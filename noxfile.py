@@ -60,9 +60,13 @@ def _pytest(session: nox.Session, *paths: str, workers: int = 2) -> None:
 
     Tests run in ``workers`` processes, one test file per process at a time (``--dist loadfile``: a file's
     module-scoped emulator is started once); the tests that mostly wait on an emulator use more workers than cores.
+    BLAS runs single-threaded: the processes already fill the cores, and OpenBLAS's thread pool can hang ``np.dot``
+    for good when several Python threads call it at once (numpy#17752; seen here as a Qiskit ``Operator`` built while
+    an in-process emulator simulated).
     """
     parallel = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
-    session.run("python", "-m", "pytest", *parallel, *paths, *session.posargs, env={"PYTHONHASHSEED": "0"})
+    env = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    session.run("python", "-m", "pytest", *parallel, *paths, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)
