@@ -24,6 +24,7 @@ nox.options.sessions = [
     "tests-cirq",
     "tests-pennylane",
     "cross",
+    "ecosystem",
 ]
 
 PYTHON = "3.11"
