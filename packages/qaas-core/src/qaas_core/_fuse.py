@@ -22,7 +22,7 @@ from __future__ import annotations
 import cmath
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -49,19 +49,24 @@ def fuse(run: Sequence[Item]) -> tuple[float | None, float, float]:
     for item in run:
         if type(item) is tuple:
             angle, phase = item
-            c, s = cos(angle / 2), sin(angle / 2)
-            bx, by = s * cos(phase), s * sin(phase)
-            # (c, bx, by, 0) ⊗ (w, x, y, z): the later gate on the left
-            w, x, y, z = (
-                c * w - bx * x - by * y,
-                c * x + w * bx + by * z,
-                c * y + w * by - bx * z,
-                c * z + bx * y - by * x,
-            )
+            s = sin(angle / 2)
+            w, x, y, z = _pulse_then(cos(angle / 2), s * cos(phase), s * sin(phase), w, x, y, z)
         else:
-            c, s = cos(item / 2), sin(item / 2)  # type: ignore[operator]
-            w, x, y, z = c * w - s * z, c * x - s * y, c * y + s * x, c * z + s * w
+            w, x, y, z = _z_then(cos(item / 2), sin(item / 2), w, x, y, z)  # type: ignore[operator]
     return _angles(w, x, y, z)
+
+
+_Q = TypeVar("_Q", float, "NDArray[np.float64]")
+
+
+def _pulse_then(c: _Q, bx: _Q, by: _Q, w: _Q, x: _Q, y: _Q, z: _Q) -> tuple[_Q, _Q, _Q, _Q]:
+    """``(c, bx, by, 0) ⊗ (w, x, y, z)``: a PRX (as a unit quaternion) after the run so far, for floats or arrays."""
+    return c * w - bx * x - by * y, c * x + w * bx + by * z, c * y + w * by - bx * z, c * z + bx * y - by * x
+
+
+def _z_then(c: _Q, s: _Q, w: _Q, x: _Q, y: _Q, z: _Q) -> tuple[_Q, _Q, _Q, _Q]:
+    """``(c, 0, 0, s) ⊗ (w, x, y, z)``: a Z rotation after the run so far, for floats or arrays."""
+    return c * w - s * z, c * x - s * y, c * y + s * x, c * z + s * w
 
 
 def _angles(w: float, x: float, y: float, z: float) -> tuple[float | None, float, float]:
@@ -101,17 +106,10 @@ def fuse_arrays(
     for item in run:
         if isinstance(item, tuple):
             angle, phase = item
-            c, s = np.cos(angle / 2), np.sin(angle / 2)
-            bx, by = s * np.cos(phase), s * np.sin(phase)
-            w, x, y, z = (
-                c * w - bx * x - by * y,
-                c * x + w * bx + by * z,
-                c * y + w * by - bx * z,
-                c * z + bx * y - by * x,
-            )
+            s = np.sin(angle / 2)
+            w, x, y, z = _pulse_then(np.cos(angle / 2), s * np.cos(phase), s * np.sin(phase), w, x, y, z)
         else:
-            c, s = np.cos(item / 2), np.sin(item / 2)
-            w, x, y, z = c * w - s * z, c * x - s * y, c * y + s * x, c * z + s * w
+            w, x, y, z = _z_then(np.cos(item / 2), np.sin(item / 2), w, x, y, z)
     along, across = np.hypot(w, z), np.hypot(x, y)
     half = np.where(along >= _HALF_TURN, np.arctan2(z, w), 0.0)
     return 2.0 * np.arctan2(across, along), np.arctan2(y, x) - half, 2.0 * half
