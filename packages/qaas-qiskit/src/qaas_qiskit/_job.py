@@ -26,17 +26,21 @@ __all__ = ["QaaSJob"]
 
 logger = logging.getLogger(__name__)
 
-_STATUS: Final = {
-    "created": JobStatus.INITIALIZING,
-    "uploaded": JobStatus.INITIALIZING,
-    "queued": JobStatus.QUEUED,
-    "qpu_queued": JobStatus.QUEUED,
-    "running": JobStatus.RUNNING,
-    "qpu_processing": JobStatus.RUNNING,
-    "completed": JobStatus.DONE,
-    "failed": JobStatus.ERROR,
-    "cancelled": JobStatus.CANCELLED,
+_STATUS: Final[dict[str, JobStatus]] = {
+    q.JobPhase.PREPARING: JobStatus.INITIALIZING,
+    q.JobPhase.CREATED: JobStatus.INITIALIZING,
+    q.JobPhase.UPLOADED: JobStatus.INITIALIZING,
+    q.JobPhase.SUBMITTED: JobStatus.QUEUED,
+    q.JobPhase.QUEUED: JobStatus.QUEUED,
+    q.JobPhase.QPU_QUEUED: JobStatus.QUEUED,
+    q.JobPhase.RUNNING: JobStatus.RUNNING,
+    q.JobPhase.QPU_PROCESSING: JobStatus.RUNNING,
+    q.JobPhase.COMPLETED: JobStatus.DONE,
+    q.JobPhase.FAILED: JobStatus.ERROR,
+    q.JobPhase.CANCELLED: JobStatus.CANCELLED,
+    q.JobPhase.DELETED: JobStatus.CANCELLED,
 }
+"""Qiskit's status of each core job phase (one table for QaaSJob and the primitives' jobs)."""
 
 
 class QaaSJob(JobV1):  # type: ignore[misc]

@@ -16,6 +16,7 @@ from qiskit.primitives import BasePrimitiveJob
 from qiskit.providers import JobStatus
 
 import qaas_core as q
+from qaas_qiskit._job import _STATUS
 
 __all__ = ["QaaSPrimitiveJob"]
 
@@ -23,19 +24,6 @@ logger = logging.getLogger(__name__)
 
 ResultT = TypeVar("ResultT")
 
-_STATUS: Final = {
-    "preparing": JobStatus.INITIALIZING,
-    "created": JobStatus.INITIALIZING,
-    "uploaded": JobStatus.INITIALIZING,
-    "submitted": JobStatus.QUEUED,
-    "queued": JobStatus.QUEUED,
-    "qpu_queued": JobStatus.QUEUED,
-    "running": JobStatus.RUNNING,
-    "qpu_processing": JobStatus.RUNNING,
-    "completed": JobStatus.DONE,
-    "failed": JobStatus.ERROR,
-    "cancelled": JobStatus.CANCELLED,
-}
 _FINAL: Final = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED})
 
 
