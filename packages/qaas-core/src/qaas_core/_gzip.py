@@ -35,7 +35,8 @@ def decompress_limited(data: bytes, limit: int, what: str) -> bytes:
     """Decompress gzip ``data`` (one or more members), refusing to produce more than ``limit`` bytes.
 
     Two passes: the first checks the stream and counts its expanded size keeping nothing, the second keeps the
-    output, so what is refused never costs more than one chunk of memory (inflating twice costs about 1 ms per MB).
+    output, so what is refused never costs more than one chunk of memory. The extra inflation costs about 4 ms per MB
+    of output on the 2-core test machine (a 40 MB document: 0.38 s instead of 0.17 s).
 
     Raises:
         PayloadError: the data is not valid gzip, or it expands beyond ``limit`` bytes (the message names ``what``
